@@ -1,0 +1,71 @@
+// Whole-file read and atomic write (temp + fsync + rename): outputs appear whole or not at all.
+#include "common/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace mi {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(path, std::string("cannot read: ") + strerror(errno));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string temp_name_for(const std::string& path) {
+  std::filesystem::path p(path);
+  auto dir = p.parent_path();
+  return (dir / ("." + p.filename().string() + ".tmp." + std::to_string(getpid()))).string();
+}
+
+static void fsync_dir(const std::string& path) {
+  auto dir = std::filesystem::path(path).parent_path();
+  int fd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) { fsync(fd); close(fd); }
+}
+
+void commit_rename(const std::string& tmp, const std::string& path) {
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    throw Error(path, std::string("cannot rename into place: ") + strerror(e));
+  }
+  fsync_dir(path);
+}
+
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+  std::string tmp = temp_name_for(path);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw Error(path, std::string("cannot create: ") + strerror(errno));
+  fchmod(fd, mode);  // not subject to umask: the mode asked for is the mode written
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t w = write(fd, data.data() + off, data.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      throw Error(path, std::string("cannot write: ") + strerror(e));
+    }
+    off += size_t(w);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    unlink(tmp.c_str());
+    throw Error(path, std::string("cannot flush: ") + strerror(errno));
+  }
+  commit_rename(tmp, path);
+}
+
+}  // namespace mi

@@ -1,0 +1,17 @@
+// File helpers: whole-file read, and the atomic write (temp file in the same directory,
+// fsync, rename) through which every output of the project appears.
+#pragma once
+#include <string>
+#include <sys/types.h>
+
+namespace mi {
+
+std::string read_file(const std::string& path);
+// Writes `data` to `path` atomically with `mode`; never leaves a half-written `path`.
+void write_file_atomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+// Renames a finished temporary output onto its final name (same file system), fsyncing the dir.
+void commit_rename(const std::string& tmp, const std::string& path);
+// A temporary name next to `path`, unique to this process: "<dir>/.<name>.tmp.<pid>".
+std::string temp_name_for(const std::string& path);
+
+}  // namespace mi
