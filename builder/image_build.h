@@ -1,0 +1,51 @@
+// The image pipeline of `mibuild`: from a validated Spec and one resolved role to bootable,
+// read-only GPT disks (raw, qcow2). Called by the CLI (`mibuild build`) once per role.
+// Flow: rootfs (mmdebstrap) → finalize (overlays, users, first-boot hygiene) → erofs root +
+//       ext4 /var + FAT ESP → GPT assemble (sparse raw) → formats (qcow2 via qemu-img).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "builder/spec.h"
+
+namespace mi {
+
+struct ImageOptions {
+  std::string work_dir;                         // scratch (rootfs tree, partition images); default: <out_dir>/.work
+  std::string out_dir = "out";                  // where <base>.<format> appear (atomic rename)
+  std::vector<std::string> formats = {"raw"};   // "raw" | "qcow2"
+  std::string base_name;                        // default: "<spec.name>-<role>", e.g. "mi-all-in-one"
+  bool keep_work = false;                       // keep the rootfs tree and partition images afterwards
+};
+
+struct ImageOutput {
+  std::string path;
+  std::string format;  // "raw" | "qcow2"
+  uint64_t size = 0;   // bytes on disk of the file (allocated size is smaller for sparse raw)
+  std::string sha256;
+};
+
+struct PackageVersion {
+  std::string name;
+  std::string version;
+};
+
+struct ComponentStatus {
+  std::string name;
+  bool present = false;
+  std::string version;  // what is in the image, when known
+  std::string note;     // e.g. "optional artifact without url/path: not included"
+};
+
+struct ImageResult {
+  std::vector<ImageOutput> outputs;
+  std::vector<PackageVersion> packages;      // every Debian package installed in the image
+  std::vector<ComponentStatus> components;   // one per component of the role
+  std::string source_date_epoch;             // the timestamps used
+};
+
+// Builds the image of `role`. Throws mi::Error on any failure; leaves only temporaries behind.
+ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const ImageOptions& opts);
+
+}  // namespace mi
