@@ -9,6 +9,14 @@ namespace mi::firstboot {
 
 enum class Role { control, compute, all_in_one };
 
+// The cluster-wide ports (part of the config digest every node compares): one place, so the
+// config writers and the beacon agree.
+struct Ports {
+  int zk_client = 2181, zk_peer = 2888, zk_election = 3888;
+  int consul_server = 8300, consul_serf_lan = 8301, consul_serf_wan = 8302, consul_http = 8500, consul_dns = 8600;
+  int mesos_master = 5050, mesos_agent = 5051, marathon = 8080;
+};
+
 struct Peer {
   std::string name;     // node name (hostname), unique in the cluster
   std::string address;  // IPv4/IPv6 literal
@@ -32,6 +40,8 @@ struct NodeConfig {
   std::string address;                     // bind address; empty = chosen by route to peers
   std::string interface;                   // or the interface to take it from
   std::string state_dir = "/var/lib/mi";   // state.json, generated configuration
+  std::string instance_id;                 // cloud/seed instance id, when a source gives one
+  Ports ports;                             // fixed today; in the config digest
   // Where each field came from ("cluster.yaml", "nocloud:meta-data", "cmdline", ...),
   // reported by `mi-firstboot status`.
   std::vector<std::pair<std::string, std::string>> provenance;
@@ -39,5 +49,7 @@ struct NodeConfig {
 
 const char* role_name(Role r);
 Role parse_role(const std::string& s, const std::string& where);  // throws mi::Error
+// control and all-in-one nodes run the control services (ZooKeeper, Consul server, ...).
+inline bool is_control(Role r) { return r != Role::compute; }
 
 }  // namespace mi::firstboot

@@ -1,0 +1,96 @@
+// Peer discovery, the second first-boot step: NodeConfig → the control nodes to agree with.
+// Methods (NodeConfig::discovery): "static" (a list), "dns" (A/AAAA, or SRV when the name
+// starts with '_'), "beacon" (authenticated UDP multicast on the LAN, beacon.h), "cloud"
+// (a Consul cloud auto-join string, passed through for retry_join instead of addresses).
+// Also here: choosing the address to bind to, by asking the kernel for the route to peers.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "firstboot/beacon.h"
+#include "firstboot/node_config.h"
+
+namespace mi::firstboot {
+
+using Clock = std::chrono::steady_clock;
+
+// ---- beacon (beacon_socket.cc) ----
+struct BeaconOptions {
+  // Where beacons are sent and received: "group:port" (default NodeConfig::beacon_group).
+  // A multicast group is joined; a unicast or broadcast address (tests) is just sent to,
+  // and the socket listens on the port (SO_REUSEADDR/SO_REUSEPORT, SO_BROADCAST).
+  std::string group;  // "" = NodeConfig::beacon_group
+  // The local interface address to send multicast from and to join the group on
+  // (IP_MULTICAST_IF / IP_ADD_MEMBERSHIP). "" = NodeConfig::address, else the kernel's choice.
+  std::string interface_address;
+  int interval_ms = 1000;     // own beacon period
+  int64_t window_ms = 30000;  // accepted clock skew
+  // Keep listening this long after the expected controls are seen, so that a late compute
+  // node or a mismatching node still gets reported (0 = return at once).
+  int linger_ms = 0;
+  uint8_t flags = 0;          // sent in every beacon (kBeaconFlagCommitted)
+};
+
+struct BeaconResult {
+  std::vector<Peer> peers;  // every accepted node, including this one, sorted by name
+  int controls_seen = 0;    // control + all-in-one nodes among peers
+  bool complete = false;    // controls_seen >= expected
+  // "3 of 3 control nodes seen: 10.0.0.11, 10.0.0.12, 10.0.0.13" or
+  // "2 of 3 control nodes seen: 10.0.0.11, 10.0.0.12 (deadline passed)"
+  std::string reason;
+  BeaconCounters counters;
+  std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another config digest
+};
+
+// Sends this node's beacon every interval and collects authenticated peers until
+// `expected_controls` control nodes (counting itself when it is one) are seen or `deadline`
+// passes; returns what it has either way. Needs cfg.secret and cfg.node_name. Throws
+// mi::Error{"beacon", ...} only when the socket cannot be set up.
+BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
+                             const BeaconOptions& opts = {});
+
+// ---- dns (dns_discovery.cc) ----
+struct SrvRecord {
+  uint16_t priority = 0, weight = 0, port = 0;
+  std::string target;
+};
+// A/AAAA addresses of `name` (getaddrinfo), deduplicated, IPv4 first. Throws on failure.
+std::vector<std::string> resolve_addresses(const std::string& name);
+// SRV records of `name` (res_query). Throws on failure or no records.
+std::vector<SrvRecord> resolve_srv(const std::string& name);
+// Parses a raw DNS answer message (as res_query returns it) into its SRV records.
+std::vector<SrvRecord> parse_srv_answer(const unsigned char* msg, int len);
+
+// ---- dispatch (discovery.cc) ----
+struct DiscoveryResult {
+  std::string method;          // the method used
+  std::vector<Peer> peers;     // control nodes found (names empty when the method gives none)
+  std::string retry_join;      // cloud: the auto-join string for Consul's retry_join
+  bool complete = false;       // enough control nodes (or cloud: always true)
+  std::string reason;          // human summary for `mi-firstboot status`
+  BeaconCounters counters;     // beacon only
+  std::vector<std::string> mismatched;  // beacon only
+};
+
+// Runs the configured method. static/dns resolve once (dns retries until `deadline` while
+// the name does not resolve); beacon runs until enough controls or the deadline; cloud
+// returns the string at once. Throws mi::Error{"discovery", ...} on an unknown method or
+// a method missing its setting.
+DiscoveryResult discover_peers(const NodeConfig& cfg, Clock::time_point deadline, const BeaconOptions& beacon = {});
+
+// ---- address choice (discovery.cc) ----
+struct AddressChoice {
+  std::string address;
+  std::string why;  // "named by cmdline", "address of interface eth1", "route to 10.0.0.12", ...
+};
+// cfg.address if set; else the first address of cfg.interface; else the source address the
+// kernel picks on the route to the first peer that is not this node (connect() on a UDP
+// socket sends nothing); else the first non-loopback IPv4 address. Throws if none.
+AddressChoice choose_bind_address(const NodeConfig& cfg, const std::vector<Peer>& peers);
+
+// "10.0.0.1:7946" / "[fd00::1]:7946" → host, port. Throws mi::Error{where, ...}.
+void split_host_port(const std::string& s, const std::string& where, std::string* host, int* port);
+
+}  // namespace mi::firstboot
