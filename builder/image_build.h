@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "builder/spec.h"
@@ -17,6 +18,11 @@ struct ImageOptions {
   std::vector<std::string> formats = {"raw"};   // "raw" | "qcow2"
   std::string base_name;                        // default: "<spec.name>-<role>", e.g. "mi-all-in-one"
   bool keep_work = false;                       // keep the rootfs tree and partition images afterwards
+  std::string firstboot_binary;                 // if set: installed as /usr/bin/mi-firstboot (must exist)
+  // Extra files written into the root after the overlays (path in image → content, mode 0644),
+  // e.g. {"/usr/lib/mi/cluster.yaml", <the spec's cluster defaults>}.
+  std::vector<std::pair<std::string, std::string>> extra_files;
+  std::string log_path;                         // mmdebstrap's output goes here (default <work_dir>/<role>/mmdebstrap.log)
 };
 
 struct ImageOutput {
