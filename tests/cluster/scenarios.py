@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+# The cluster tier's scenarios (registered in ctest by CMakeLists.txt, label `cluster`): real
+# mi-firstboot binaries, each in its own network namespace of testbed.py, forming a cluster
+# with the real ZooKeeper (Debian bookworm) and the real Consul 1.8.7, then checked from the
+# outside through ZooKeeper's `srvr`, Consul's HTTP API and DNS, and `mi-firstboot status`.
+#
+#   scenarios.py [--binary build/firstboot/mi-firstboot] SCENARIO
+#     substrate  no mi-firstboot: Consul and ZooKeeper started by hand in the namespaces (is
+#                the environment able to run the tier at all: netns, JVM memory, loss, delay)
+#     formation  dc1: 3 control + 1 compute, beacon discovery; dc2: 1 control, static
+#                discovery, WAN-joined to dc1
+#     faults     dc1 under 20% loss + 100 ms delay, one control started 20 s late, one killed
+#                and restarted during formation, one node with the wrong secret
+#     cleanup    runs `formation` forced to fail, and again interrupted by SIGTERM, and checks
+#                that neither left a namespace, a process or a temp dir behind
+# Exit 0 = passed, 1 = an assertion failed (the message says which), 77 = cannot run here.
+import argparse
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testbed  # noqa: E402
+from testbed import Failure, Testbed, consul_json, log, wait_for, zk_srvr  # noqa: E402
+
+# Deadlines are generous (2 cores shared by several JVMs); waits end as soon as the condition
+# holds, so they cost nothing when things are fast.
+FORM_TIMEOUT = float(os.environ.get("MI_CLUSTER_FORM_TIMEOUT", "360"))
+CLUSTER = "mi-test"
+
+
+# --- mi-firstboot as the tests drive it ---------------------------------------------------
+class Firstboot:
+    """How the harness starts and queries the real binary (flags documented by f2's --help)."""
+
+    def __init__(self, binary):
+        self.binary = binary
+
+    def write_node_files(self, node, role, dc, control_count, discovery, peers=(), wan_join=(),
+                         secret="s3cret-for-tests-0123456789abcdef"):
+        """The node's baked-in defaults (cluster.yaml, schema of firstboot/config_sources.h)
+        and its secret file, mode 0600 (never on a command line)."""
+        secret_file = node.path("secret")
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret + "\n")
+        lines = [
+            f"role: {role}",
+            f"node: {node.name}",
+            f"secret_file: {secret_file}",
+            f"state_dir: {node.path('state')}",
+            "cluster:",
+            f"  name: {CLUSTER}",
+            f"  datacenter: dc{dc}",
+            f"  control_count: {control_count}",
+            "  discovery:",
+            f"    method: {discovery}",
+        ]
+        if peers:
+            lines.append("    peers: [" + ", ".join(peers) + "]")
+        if wan_join:
+            lines.append("  wan_join: [" + ", ".join(wan_join) + "]")
+        with open(node.path("cluster.yaml"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def start(self, bed, node):
+        log(f"start mi-firstboot on {node.name} ({node.address})")
+        env = dict(os.environ)
+        return bed.spawn(node.ns, [self.binary, "run", "--runner", "process",
+                                   "--state-dir", node.path("state"),
+                                   "--config-file", node.path("cluster.yaml")],
+                         node.path("firstboot.log"), env=env)
+
+    def status(self, bed, node):
+        r = bed.run_in(node, [self.binary, "status", "--json", "--state-dir", node.path("state")],
+                       check=False, timeout=30)
+        with open(node.path("status.json"), "w") as f:  # kept with the logs when a run fails
+            f.write(r.stdout)
+        if r.returncode != 0 and not r.stdout.strip():
+            raise Failure(f"status on {node.name}: exit {r.returncode}: {r.stderr.strip()[:300]}")
+        return json.loads(r.stdout)
+
+    @staticmethod
+    def find(node, name):
+        hits = sorted(glob.glob(os.path.join(node.path("state"), "**", name), recursive=True))
+        if not hits:
+            raise Failure(f"{node.name}: no {name} under {node.path('state')}")
+        return hits[0]
+
+    def zoo_servers(self, node):
+        """The `server.N=...` lines of the node's generated zoo.cfg."""
+        with open(self.find(node, "zoo.cfg")) as f:
+            return sorted(l.strip() for l in f if l.startswith("server."))
+
+    def myid(self, node):
+        with open(self.find(node, "myid")) as f:
+            return int(f.read().strip())
+
+
+ENSEMBLE_KEY = f"mi/{CLUSTER}/ensemble"
+
+
+def ensemble_from_kv(node):
+    """The committed ensemble as Consul KV holds it, read through NODE's agent."""
+    status, body = testbed.http_get(node.ns, f"/v1/kv/{ENSEMBLE_KEY}?raw")
+    if status != 200:
+        raise Failure(f"KV {ENSEMBLE_KEY} via {node.name}: HTTP {status}")
+    return body
+
+
+# --- checks shared by the scenarios -------------------------------------------------------
+def zk_modes(nodes):
+    return {n.name: zk_srvr(n.ns).get("Mode") for n in nodes}
+
+
+def wait_zk_quorum(nodes, timeout):
+    def formed():
+        modes = zk_modes(nodes)
+        vals = sorted(str(m) for m in modes.values())
+        want = ["standalone"] if len(nodes) == 1 else ["follower"] * (len(nodes) - 1) + ["leader"]
+        return modes if vals == sorted(want) else None
+    modes = wait_for(f"ZooKeeper quorum on {[n.name for n in nodes]}", formed, timeout)
+    log(f"ZooKeeper modes: {modes}")
+    return modes
+
+
+def wait_consul_leader(nodes, timeout):
+    want = sorted(f"{n.address}:8300" for n in nodes)
+
+    def formed():
+        leaders = {n.name: consul_json(n.ns, "/v1/status/leader") for n in nodes}
+        if len(set(leaders.values())) != 1 or not next(iter(leaders.values())):
+            return None
+        peers = sorted(consul_json(nodes[0].ns, "/v1/status/peers"))
+        return (leaders, peers) if peers == want else None
+    leaders, peers = wait_for(f"one Consul leader with peers {want}", formed, timeout)
+    log(f"Consul leader {next(iter(leaders.values()))}, peers {peers}")
+
+
+def members(node, wan=False):
+    return consul_json(node.ns, "/v1/agent/members" + ("?wan=1" if wan else ""))
+
+
+def check_one_ensemble(fb, controls):
+    """Same KV value seen through every control, same zoo.cfg server lines, myids matching."""
+    values = {n.name: ensemble_from_kv(n) for n in controls}
+    if len(set(values.values())) != 1:
+        raise Failure(f"ensemble KV differs between nodes: {values}")
+    ensemble = next(iter(values.values()))
+    log(f"ensemble in KV {ENSEMBLE_KEY}: {ensemble.strip()}")
+    lines = {n.name: fb.zoo_servers(n) for n in controls}
+    first = next(iter(lines.values()))
+    if any(v != first for v in lines.values()):
+        raise Failure(f"zoo.cfg server lines differ: {lines}")
+    if len(first) != len(controls):
+        raise Failure(f"zoo.cfg has {len(first)} servers, expected {len(controls)}: {first}")
+    # server.N=ADDRESS:2888:3888... : each node's myid is the N of its own address, and the
+    # KV ensemble names the same (N, address) pairs.
+    by_addr = {}
+    for line in first:
+        m = re.match(r"server\.(\d+)=([^:]+):", line)
+        if not m:
+            raise Failure(f"unexpected zoo.cfg line {line!r}")
+        by_addr[m.group(2)] = int(m.group(1))
+    for n in controls:
+        if by_addr.get(n.address) != fb.myid(n):
+            raise Failure(f"{n.name}: myid {fb.myid(n)} but zoo.cfg gives {n.address} "
+                          f"id {by_addr.get(n.address)}")
+        if n.address not in ensemble:
+            raise Failure(f"{n.name} ({n.address}) not in the KV ensemble {ensemble!r}")
+    check_kv_matches_zoo(ensemble, by_addr)
+    return ensemble
+
+
+def check_kv_matches_zoo(ensemble, by_addr):
+    """The KV value is JSON; every (myid, address) pair it holds must be zoo.cfg's."""
+    try:
+        doc = json.loads(ensemble)
+    except ValueError:
+        raise Failure(f"KV ensemble is not JSON: {ensemble!r}")
+    pairs = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            ids = [x[k] for k in ("myid", "id") if k in x]
+            addrs = [x[k] for k in ("address", "addr", "host") if k in x]
+            if ids and addrs:
+                pairs.add((int(ids[0]), str(addrs[0])))
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+    walk(doc)
+    want = {(i, a) for a, i in by_addr.items()}
+    if pairs != want:
+        raise Failure(f"KV ensemble (myid, address) pairs {sorted(pairs)} != zoo.cfg {sorted(want)}")
+
+
+def dig(bed, node, name, qtype="A"):
+    r = bed.run_in(node, ["dig", "+short", "+time=2", "+tries=1", "@127.0.0.1", "-p", "8600", name, qtype],
+                   check=False)
+    return sorted(r.stdout.split())
+
+
+# --- scenarios ----------------------------------------------------------------------------
+def scenario_substrate(args):
+    """Consul servers and a ZooKeeper ensemble started by hand: the environment check."""
+    with Testbed("substrate") as bed:
+        nodes = [bed.add_node(f"c{i}", 1, 10 + i, loss=20, delay_ms=100) for i in (1, 2, 3)]
+        for i, n in enumerate(nodes, 1):
+            os.makedirs(n.path("zk"))
+            with open(n.path("zk", "myid"), "w") as f:
+                f.write(f"{i}\n")
+            cfg = ["tickTime=2000", "initLimit=10", "syncLimit=5", f"dataDir={n.path('zk')}",
+                   "clientPort=2181", "admin.enableServer=false", "4lw.commands.whitelist=srvr,mntr,ruok"]
+            cfg += [f"server.{j}={m.address}:2888:3888" for j, m in enumerate(nodes, 1)]
+            with open(n.path("zoo.cfg"), "w") as f:
+                f.write("\n".join(cfg) + "\n")
+            bed.spawn(n.ns, ["java", "-Xmx96m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
+                             "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
+                             "org.apache.zookeeper.server.quorum.QuorumPeerMain", n.path("zoo.cfg")],
+                      n.path("zk.log"))
+            argv = ["consul", "agent", "-server", "-bootstrap-expect", "3", "-bind", n.address, "-client",
+                    "127.0.0.1", "-data-dir", n.path("consul"), "-node", n.name, "-datacenter", "dc1"]
+            for m in nodes:
+                if m is not n:
+                    argv += ["-retry-join", m.address]
+            bed.spawn(n.ns, argv, n.path("consul.log"))
+        wait_zk_quorum(nodes, 180)
+        wait_consul_leader(nodes, 180)
+        answer = wait_for("consul.service.consul over Consul DNS",
+                          lambda: (lambda a: a if a == sorted(n.address for n in nodes) else None)(
+                              dig(bed, nodes[0], "consul.service.consul")), 60)
+        log(f"consul.service.consul -> {answer}")
+        maybe_force_fail(bed)
+
+
+def maybe_force_fail(bed):
+    """MI_CLUSTER_FORCE_FAIL=1: fail on purpose once services run (the cleanup scenario)."""
+    if os.environ.get("MI_CLUSTER_FORCE_FAIL") == "1":
+        wait_for("a service process in some node namespace",
+                 lambda: any(len(testbed.ns_pids(n.ns)) >= 2 for n in bed.nodes.values()), 300, 0.5)
+        log("MI_CLUSTER_FORCE_FAIL=1: failing on purpose with services running")
+        raise Failure("forced failure (MI_CLUSTER_FORCE_FAIL=1)")
+
+
+def scenario_formation(args):
+    fb = Firstboot(args.binary)
+    with Testbed("formation") as bed:
+        controls = [bed.add_node(f"c{i}", 1, 10 + i) for i in (1, 2, 3)]
+        compute = bed.add_node("w1", 1, 21)
+        dc2 = bed.add_node("d2c1", 2, 11)
+        for n in controls:
+            fb.write_node_files(n, "control", 1, 3, "beacon")
+        fb.write_node_files(compute, "compute", 1, 3, "beacon")
+        fb.write_node_files(dc2, "control", 2, 1, "static", peers=[dc2.address],
+                            wan_join=[n.address for n in controls])
+        for n in controls + [compute, dc2]:
+            fb.start(bed, n)
+        maybe_force_fail(bed)
+
+        # dc1: one ZooKeeper leader + two followers, one Consul leader with 3 Raft peers.
+        wait_zk_quorum(controls, FORM_TIMEOUT)
+        wait_consul_leader(controls, FORM_TIMEOUT)
+        wait_for("the ensemble committed in Consul KV", lambda: ensemble_from_kv(controls[0]), FORM_TIMEOUT)
+        check_one_ensemble(fb, controls)
+        # The compute node is an alive Consul member (client) on every control node.
+        for n in controls:
+            wait_for(f"w1 alive in {n.name}'s /v1/agent/members",
+                     lambda n=n: any(m["Name"] == "w1" and m["Status"] == 1 for m in members(n)), FORM_TIMEOUT)
+        want = sorted(n.address for n in controls)
+        got = wait_for("zookeeper.service.consul answered by Consul DNS with the control addresses",
+                       lambda: (lambda a: a if a == want else None)(dig(bed, compute, "zookeeper.service.consul")),
+                       FORM_TIMEOUT)
+        log(f"zookeeper.service.consul (asked on w1) -> {got}")
+        # dc2: its own single-server Consul and standalone ZooKeeper, WAN-joined to dc1.
+        wait_zk_quorum([dc2], FORM_TIMEOUT)
+        wait_consul_leader([dc2], FORM_TIMEOUT)
+        for n in (controls[0], dc2):
+            wait_for(f"dc1 and dc2 in {n.name}'s /v1/catalog/datacenters",
+                     lambda n=n: sorted(consul_json(n.ns, "/v1/catalog/datacenters")) == ["dc1", "dc2"],
+                     FORM_TIMEOUT)
+        # mi-firstboot itself says it is done on every node.
+        for n in controls + [compute, dc2]:
+            wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
+        log("formation: all checks passed")
+
+
+def status_done(fb, bed, node):
+    st = fb.status(bed, node)
+    return st if st.get("done") is True or st.get("state") in ("done", "complete", "formed") else None
+
+
+def scenario_faults(args):
+    fb = Firstboot(args.binary)
+    with Testbed("faults") as bed:
+        controls = [bed.add_node(f"c{i}", 1, 10 + i, loss=20, delay_ms=100) for i in (1, 2, 3)]
+        intruder = bed.add_node("x1", 1, 31, loss=20, delay_ms=100)
+        for n in controls:
+            fb.write_node_files(n, "control", 1, 3, "beacon")
+        # Same cluster name, same everything, but another secret: must never be let in.
+        fb.write_node_files(intruder, "control", 1, 3, "beacon", secret="not-the-cluster-secret-0000000000")
+        c1, c2, c3 = controls
+        t0 = time.monotonic()
+        for n in (c1, c2, intruder):
+            fb.start(bed, n)
+        # c2 is killed during formation: once it has started a service of its own (Consul),
+        # which cannot have formed anything yet because c3 is not running.
+        wait_for("c2 running a service", lambda: len(testbed.ns_pids(c2.ns)) >= 2, FORM_TIMEOUT, 0.2)
+        log("SIGKILL c2's mi-firstboot and every process it started (power cut)")
+        bed.crash(c2)
+        fb.start(bed, c2)
+        # The late node is the fault under test: c3 starts when 20 s have passed since the
+        # others were started (a deliberate delay of an event, not a synchronisation sleep).
+        time.sleep(max(0.0, t0 + 20 - time.monotonic()))
+        fb.start(bed, c3)
+
+        wait_zk_quorum(controls, FORM_TIMEOUT)
+        wait_consul_leader(controls, FORM_TIMEOUT)
+        wait_for("the ensemble committed in Consul KV", lambda: ensemble_from_kv(c1), FORM_TIMEOUT)
+        for n in controls:
+            wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
+        check_one_ensemble(fb, controls)
+        # The intruder is a member nowhere, and the others report beacons from another cluster.
+        for n in controls:
+            names = [m["Name"] for m in members(n)] + [m["Name"] for m in members(n, wan=True)]
+            if any(x.startswith("x1") for x in names):
+                raise Failure(f"intruder x1 is a Consul member on {n.name}: {names}")
+        try:
+            own = [m["Name"] for m in members(intruder)]
+        except OSError:
+            own = []  # its Consul never started: the best outcome
+        if any(x in own for x in ("c1", "c2", "c3")):
+            raise Failure(f"intruder x1's own agent has cluster members: {own}")
+        reported = [n.name for n in controls if reports_intruder(fb.status(bed, n))]
+        if not reported:
+            raise Failure("no control node reports the wrong-secret node (beacon counters / status)")
+        log(f"wrong-secret node reported by {reported}; member nowhere")
+        ist = fb.status(bed, intruder)
+        if status_done(fb, bed, intruder):
+            raise Failure(f"intruder x1 says it is done: {ist}")
+        log("faults: all checks passed")
+
+
+def reports_intruder(st):
+    text = json.dumps(st)
+    m = re.search(r'"other_cluster"\s*:\s*(\d+)', text)
+    return (m and int(m.group(1)) > 0) or "x1" in text or "10.77.1.31" in text
+
+
+def scenario_cleanup(args):
+    """The harness leaves nothing behind when a scenario fails or is interrupted."""
+    me = os.path.abspath(__file__)
+    base = [sys.executable, me, "--binary", args.binary, args.cleanup_target]
+    for how in ("forced failure", "SIGTERM"):
+        env = dict(os.environ, MI_CLUSTER_LOGS=os.environ.get("MI_CLUSTER_LOGS", "/tmp/mi-cluster-logs"))
+        if how == "forced failure":
+            env["MI_CLUSTER_FORCE_FAIL"] = "1"
+        child = subprocess.Popen(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        prefix = f"{testbed.PREFIX}{child.pid}-"
+        if how == "SIGTERM":
+            wait_for("the child run to have services in its namespaces",
+                     lambda: any(len(testbed.ns_pids(ns)) >= 2 for ns in testbed.list_namespaces()
+                                 if ns.startswith(prefix) and not ns.endswith("-sw")), FORM_TIMEOUT, 0.5)
+            log(f"SIGTERM to the harness (pid {child.pid})")
+            child.send_signal(signal.SIGTERM)
+        out, _ = child.communicate(timeout=FORM_TIMEOUT)
+        sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()))
+        if child.returncode == 0:
+            raise Failure(f"{how}: the child run passed; it was meant to fail")
+        if "testbed.Failure" not in out and "interrupted" not in out:
+            raise Failure(f"{how}: the child failed for another reason (see its output above)")
+        left_ns = [ns for ns in testbed.list_namespaces() if ns.startswith(prefix)]
+        left_procs = processes_mentioning(f"{testbed.TMP_PREFIX}{child.pid}-")
+        left_dirs = glob.glob(f"{testbed.TMP_PREFIX}{child.pid}-*")
+        if left_ns or left_procs or left_dirs:
+            raise Failure(f"{how}: left behind namespaces {left_ns}, processes {left_procs}, dirs {left_dirs}")
+        log(f"{how}: no namespace, process or temp dir of run {child.pid} remains")
+
+
+def processes_mentioning(text):
+    """PIDs whose command line contains TEXT (every process of a run names its temp dir)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd:
+            found.append((int(pid), cmd[:120]))
+    return found
+
+
+def main():
+    default_bin = os.path.join(os.environ.get("MI_BINARY_DIR", "build"), "firstboot", "mi-firstboot")
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--binary", default=default_bin)
+    p.add_argument("--cleanup-target", default="formation", help="scenario the cleanup test breaks")
+    p.add_argument("scenario", choices=["substrate", "formation", "faults", "cleanup"])
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("cluster tests need root (ip netns); skipped")
+        return 77
+    args.binary = os.path.abspath(args.binary)
+    if args.scenario in ("formation", "faults") and not os.access(args.binary, os.X_OK):
+        print(f"mi-firstboot not built at {args.binary}")
+        return 1
+    try:
+        {"substrate": scenario_substrate, "formation": scenario_formation, "faults": scenario_faults,
+         "cleanup": scenario_cleanup}[args.scenario](args)
+    except Failure as e:
+        log(f"FAIL: {e}")
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
