@@ -87,10 +87,12 @@ class Firstboot:
 
     @staticmethod
     def find(node, name):
-        hits = sorted(glob.glob(os.path.join(node.path("state"), "**", name), recursive=True))
-        if not hits:
-            raise Failure(f"{node.name}: no {name} under {node.path('state')}")
-        return hits[0]
+        """Generated files, where firstboot/state.h's Layout puts them."""
+        rel = {"zoo.cfg": "etc/zookeeper/zoo.cfg", "myid": "zookeeper/myid"}[name]
+        path = os.path.join(node.path("state"), rel)
+        if not os.path.exists(path):
+            raise Failure(f"{node.name}: no {path}")
+        return path
 
     def zoo_servers(self, node):
         """The `server.N=...` lines of the node's generated zoo.cfg."""
@@ -102,7 +104,8 @@ class Firstboot:
             return int(f.read().strip())
 
 
-ENSEMBLE_KEY = f"mi/{CLUSTER}/ensemble"
+# firstboot/agreement.h: ensemble_key(); JSON {"version":1,"decided_by":..,"servers":[{myid,name,address}]}
+ENSEMBLE_KEY = f"mi/{CLUSTER}/zookeeper/ensemble"
 
 
 def ensemble_from_kv(node):
@@ -293,8 +296,10 @@ def scenario_formation(args):
 
 
 def status_done(fb, bed, node):
+    """Every step of firstboot/state.h (identity .. register) is `done`."""
     st = fb.status(bed, node)
-    return st if st.get("done") is True or st.get("state") in ("done", "complete", "formed") else None
+    steps = st.get("steps") or []
+    return st if steps and all(s.get("status") == "done" for s in steps) else None
 
 
 def scenario_faults(args):
@@ -310,16 +315,17 @@ def scenario_faults(args):
         t0 = time.monotonic()
         for n in (c1, c2, intruder):
             fb.start(bed, n)
-        # c2 is killed during formation: once it has started a service of its own (Consul),
-        # which cannot have formed anything yet because c3 is not running.
-        wait_for("c2 running a service", lambda: len(testbed.ns_pids(c2.ns)) >= 2, FORM_TIMEOUT, 0.2)
-        log("SIGKILL c2's mi-firstboot and every process it started (power cut)")
-        bed.crash(c2)
-        fb.start(bed, c2)
         # The late node is the fault under test: c3 starts when 20 s have passed since the
         # others were started (a deliberate delay of an event, not a synchronisation sleep).
         time.sleep(max(0.0, t0 + 20 - time.monotonic()))
         fb.start(bed, c3)
+        # c2 is killed during formation: as soon as it runs a service of its own (Consul
+        # comes first; discovery cannot finish before c3 is up), then started again.
+        wait_for("c2 running a service", lambda: len(testbed.ns_pids(c2.ns)) >= 2, FORM_TIMEOUT, 0.2)
+        steps = {s["name"]: s["status"] for s in fb.status(bed, c2).get("steps", [])}
+        log(f"SIGKILL c2's mi-firstboot and every process it started (power cut); its steps: {steps}")
+        bed.crash(c2)
+        fb.start(bed, c2)
 
         wait_zk_quorum(controls, FORM_TIMEOUT)
         wait_consul_leader(controls, FORM_TIMEOUT)
@@ -357,7 +363,11 @@ def reports_intruder(st):
 def scenario_cleanup(args):
     """The harness leaves nothing behind when a scenario fails or is interrupted."""
     me = os.path.abspath(__file__)
-    base = [sys.executable, me, "--binary", args.binary, args.cleanup_target]
+    target = args.cleanup_target
+    if target == "formation" and not os.access(args.binary, os.X_OK):
+        log(f"no mi-firstboot at {args.binary}: breaking the substrate scenario instead")
+        target = "substrate"
+    base = [sys.executable, me, "--binary", args.binary, target]
     for how in ("forced failure", "SIGTERM"):
         env = dict(os.environ, MI_CLUSTER_LOGS=os.environ.get("MI_CLUSTER_LOGS", "/tmp/mi-cluster-logs"))
         if how == "forced failure":
@@ -400,23 +410,90 @@ def processes_mentioning(text):
     return found
 
 
+def proc_start_boottime(pid):
+    """A process's start in CLOCK_BOOTTIME seconds (field 22 of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def service_starts(node):
+    """{"consul": t, "java": t}: when the node's Consul and ZooKeeper processes started."""
+    out = {}
+    for pid in testbed.ns_pids(node.ns):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            if comm in ("consul", "java"):
+                out[comm] = proc_start_boottime(pid)
+        except OSError:
+            pass
+    return out
+
+
+def scenario_bench(args):
+    """Formation time of N control nodes (beacon discovery), split into Consul's own time
+    (its processes' start to a leader with N peers), ZooKeeper's own time (its JVMs' start to
+    one leader + N-1 followers) and the rest, which is mi-firstboot's. Prints one line."""
+    fb = Firstboot(args.binary)
+    n_controls = args.controls
+    now = lambda: time.clock_gettime(time.CLOCK_BOOTTIME)  # noqa: E731  same clock as /proc stat
+    with Testbed(f"bench{n_controls}") as bed:
+        controls = [bed.add_node(f"c{i}", 1, 10 + i) for i in range(1, n_controls + 1)]
+        for n in controls:
+            fb.write_node_files(n, "control", 1, n_controls, "beacon")
+        for n in controls:
+            fb.start(bed, n)
+        t_last = now()
+        starts = {n.name: {} for n in controls}
+        t_consul = t_zk = None
+        want_peers = sorted(f"{n.address}:8300" for n in controls)
+        want_modes = sorted(["follower"] * (n_controls - 1) + ["leader"]) if n_controls > 1 else ["standalone"]
+        deadline = time.monotonic() + FORM_TIMEOUT
+        while t_consul is None or t_zk is None:
+            if time.monotonic() > deadline:
+                raise Failure(f"bench: no formed cluster of {n_controls} after {FORM_TIMEOUT:.0f}s")
+            for n in controls:
+                for k, v in service_starts(n).items():
+                    starts[n.name].setdefault(k, v)
+            try:
+                if t_consul is None and consul_json(controls[0].ns, "/v1/status/leader") and \
+                        sorted(consul_json(controls[0].ns, "/v1/status/peers")) == want_peers:
+                    t_consul = now()
+                if t_zk is None and sorted(str(m) for m in zk_modes(controls).values()) == want_modes:
+                    t_zk = now()
+            except (OSError, ValueError, Failure):
+                pass
+            time.sleep(0.2)  # sampling period of the measurement
+        consul_start = max(s.get("consul", t_last) for s in starts.values())
+        zk_start = max(s.get("java", t_last) for s in starts.values())
+        total = max(t_consul, t_zk) - t_last
+        consul_own = t_consul - consul_start
+        zk_own = t_zk - zk_start
+        print(f"controls={n_controls} total={total:.1f}s consul_own={consul_own:.1f}s "
+              f"zookeeper_own={zk_own:.1f}s ours={total - consul_own - zk_own:.1f}s "
+              f"(last start->consul processes up {consul_start - t_last:.1f}s, consul leader->"
+              f"zookeeper JVMs up {zk_start - t_consul:.1f}s)", flush=True)
+
+
 def main():
     default_bin = os.path.join(os.environ.get("MI_BINARY_DIR", "build"), "firstboot", "mi-firstboot")
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--binary", default=default_bin)
     p.add_argument("--cleanup-target", default="formation", help="scenario the cleanup test breaks")
-    p.add_argument("scenario", choices=["substrate", "formation", "faults", "cleanup"])
+    p.add_argument("--controls", type=int, default=3, help="bench: number of control nodes")
+    p.add_argument("scenario", choices=["substrate", "formation", "faults", "cleanup", "bench"])
     args = p.parse_args()
     if os.geteuid() != 0:
         print("cluster tests need root (ip netns); skipped")
         return 77
     args.binary = os.path.abspath(args.binary)
-    if args.scenario in ("formation", "faults") and not os.access(args.binary, os.X_OK):
+    if args.scenario in ("formation", "faults", "bench") and not os.access(args.binary, os.X_OK):
         print(f"mi-firstboot not built at {args.binary}")
         return 1
     try:
         {"substrate": scenario_substrate, "formation": scenario_formation, "faults": scenario_faults,
-         "cleanup": scenario_cleanup}[args.scenario](args)
+         "cleanup": scenario_cleanup, "bench": scenario_bench}[args.scenario](args)
     except Failure as e:
         log(f"FAIL: {e}")
         raise
