@@ -8,13 +8,16 @@
 namespace mi {
 
 struct BootOptions {
-  std::string image;              // .raw or .qcow2 (format from qemu-img info); never modified (snapshot)
+  std::string image;              // .raw or .qcow2 (format from qemu-img info); a check never modifies it (snapshot)
   std::string firmware = "uefi";  // "uefi" | "bios" (bios: not supported yet)
   int memory_mb = 2048;
   int cpus = 2;
   bool check = false;             // headless; wait for the mi-status lines, then kill QEMU
   int timeout_s = 900;            // check: deadline for "mi-status: ready"
   std::string console_log;        // check: where the serial console is saved (default: <image>.console.log)
+  // check: status values that must be seen besides the defaults (root=ro, var=rw,
+  // multi-user=active, ready), e.g. "consul=1.8.7", "zookeeper=3.8" (a version matches its prefix).
+  std::vector<std::string> expect;
 };
 
 // What a check saw on the console.
@@ -34,6 +37,11 @@ int boot_image(const BootOptions& opts);
 BootCheck boot_check(const BootOptions& opts);
 
 // Parses the `mi-status: key=value` lines of a console log and decides pass/fail (pure).
-BootCheck evaluate_console(const std::string& console);
+BootCheck evaluate_console(const std::string& console, const std::vector<std::string>& expect = {});
+
+// The QEMU argv for `opts` (vars: the writable OVMF variable store; monitor: a unix socket path
+// for the check to quit QEMU through, empty for interactive use).
+std::vector<std::string> qemu_argv(const BootOptions& opts, const std::string& image_format, const std::string& vars,
+                                   const std::string& console_log, const std::string& monitor);
 
 }  // namespace mi

@@ -1,0 +1,37 @@
+// Assemble: the partition images (read-only erofs root, ext4 /var, the ESP from esp.h) and the
+// GPT disk holding them, written as one sparse raw file.
+// Flow: finalize.h + esp.h → make_erofs() + make_var_ext4() → assemble_disk() → formats/.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "common/digest.h"
+#include "formats/gpt.h"
+
+namespace mi {
+
+// The identities of one image, all derived from (seed, role) so rebuilding gives the same disk.
+struct DiskIds {
+  Uuid disk_guid{};
+  Uuid esp_partuuid{}, root_partuuid{}, var_partuuid{};
+  Uuid root_fs_uuid{}, var_fs_uuid{}, var_hash_seed{};
+  std::string esp_volume_id;  // 8 hex digits (FAT serial)
+};
+DiskIds derive_disk_ids(const std::string& seed, const std::string& role);
+
+// mkfs.erofs (lz4hc, fixed UUID and timestamps) of `tree` into `image`.
+void make_erofs(const std::string& tree, const std::string& image, const Uuid& fs_uuid, const std::string& epoch);
+
+// mke2fs -t ext4 -d `dir` into `image` of `size_mb` MiB (fixed UUID, hash seed and times).
+void make_var_ext4(const std::string& dir, const std::string& image, uint64_t size_mb, const Uuid& fs_uuid,
+                   const Uuid& hash_seed, const std::string& epoch);
+
+struct DiskImages {
+  std::string esp, root, var;  // partition image files
+};
+
+// Lays out ESP, root (read-only attribute) and var on a GPT and writes the sparse raw disk to
+// `path` (the caller commits it by rename). Returns the layout.
+GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::string& path);
+
+}  // namespace mi

@@ -1,0 +1,208 @@
+// `mibuild boot`: QEMU under TCG with OVMF. A check runs QEMU (through mi::run, on a thread)
+// with the serial port written to a log, watches the log for the image's `mi-status:` lines
+// until "ready"/"degraded" or the deadline, then quits QEMU through its monitor socket.
+// Interactive use execs QEMU so that it owns this terminal (mi::run gives children a pipe).
+#include "builder/boot.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/process.h"
+
+namespace fs = std::filesystem;
+
+namespace mi {
+namespace {
+
+constexpr const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+constexpr const char* kOvmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+std::string image_format(const std::string& image) {
+  auto r = run({"qemu-img", "info", "--output=json", "-U", image});
+  auto j = nlohmann::json::parse(r.out);
+  return j.value("format", "raw");
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+bool value_matches(const std::string& have, const std::string& want) {
+  return have == want || have.rfind(want + ".", 0) == 0;
+}
+
+// Asks QEMU to quit through its human monitor on a unix socket.
+bool monitor_quit(const std::string& sock) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, sock.c_str(), sizeof a.sun_path - 1);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (ok) ok = write(fd, "quit\n", 5) == 5;
+  close(fd);
+  return ok;
+}
+
+void check_firmware(const BootOptions& o) {
+  if (o.firmware == "bios")
+    throw Error("boot", "BIOS boot is not supported yet: the images carry no BIOS boot partition or loader; use --firmware uefi");
+  if (o.firmware != "uefi") throw Error("boot", "unknown firmware '" + o.firmware + "' (uefi | bios)");
+  for (const char* f : {kOvmfCode, kOvmfVars})
+    if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
+  if (!fs::exists(o.image)) throw Error(o.image, "image not found");
+}
+
+}  // namespace
+
+std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt, const std::string& vars,
+                                   const std::string& console_log, const std::string& monitor) {
+  bool check = !monitor.empty();
+  std::vector<std::string> a = {
+      "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", std::to_string(o.memory_mb),
+      "-smp", std::to_string(o.cpus),
+      "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
+      "-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : ""),
+      // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
+      // outside this VM.
+      "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
+      "-no-reboot"};
+  if (check) {
+    a.insert(a.end(), {"-display", "none", "-serial", "file:" + console_log, "-monitor",
+                       "unix:" + monitor + ",server=on,wait=off"});
+  } else {
+    a.insert(a.end(), {"-nographic", "-serial", "mon:stdio"});
+  }
+  return a;
+}
+
+BootCheck evaluate_console(const std::string& console, const std::vector<std::string>& expect) {
+  BootCheck c;
+  std::map<std::string, std::string> kv;
+  bool degraded = false;
+  std::istringstream in(console);
+  for (std::string line; std::getline(in, line);) {
+    auto p = line.find("mi-status: ");
+    if (p == std::string::npos) continue;
+    std::string s = line.substr(p + 11);
+    while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\n')) s.pop_back();
+    c.status_lines.push_back(s);
+    if (s == "ready") c.reached_ready = true;
+    if (s == "degraded") degraded = true;
+    auto eq = s.find('=');
+    if (eq != std::string::npos) kv[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  if (c.status_lines.empty()) c.failures.push_back("no mi-status lines on the console (is mi-console-status.service in the image?)");
+  if (degraded) c.failures.push_back("the image reported itself degraded");
+  else if (!c.reached_ready && !c.status_lines.empty()) c.failures.push_back("no 'mi-status: ready' line");
+  std::vector<std::string> want = {"root=ro", "var=rw", "multi-user=active"};
+  want.insert(want.end(), expect.begin(), expect.end());
+  for (const auto& w : want) {
+    auto eq = w.find('=');
+    std::string k = w.substr(0, eq), v = eq == std::string::npos ? "" : w.substr(eq + 1);
+    auto it = kv.find(k);
+    if (it == kv.end()) c.failures.push_back("no status for " + k + " (want " + w + ")");
+    else if (!value_matches(it->second, v)) c.failures.push_back(k + "=" + it->second + ", want " + w);
+  }
+  for (const auto& [k, v] : kv)
+    if (v == "broken") c.failures.push_back(k + " is installed but does not run");
+  c.passed = c.reached_ready && c.failures.empty();
+  return c;
+}
+
+BootCheck boot_check(const BootOptions& o) {
+  check_firmware(o);
+  std::string fmt = image_format(o.image);
+  char tmpl[] = "/tmp/mi-boot.XXXXXX";
+  if (!mkdtemp(tmpl)) throw Error("boot", std::string("mkdtemp: ") + strerror(errno));
+  std::string dir = tmpl;
+  std::string vars = dir + "/OVMF_VARS.fd", monitor = dir + "/monitor.sock";
+  fs::copy_file(kOvmfVars, vars);
+  std::string log = o.console_log.empty() ? o.image + ".console.log" : o.console_log;
+  fs::remove(log);
+
+  RunResult qr;
+  std::string qerr;
+  std::atomic<bool> qemu_done{false};
+  std::thread qemu([&] {
+    RunOptions ro;
+    ro.check = false;
+    ro.timeout_seconds = o.timeout_s + 120;  // backstop; the watcher below quits it first
+    try {
+      qr = run(qemu_argv(o, fmt, vars, log, monitor), ro);
+    } catch (const Error& e) {
+      qerr = e.what();
+    }
+    qemu_done = true;
+  });
+
+  // Watch the console until the image says ready/degraded, QEMU exits, or the deadline passes.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_s);
+  std::string console;
+  bool timed_out = false;
+  for (;;) {
+    console = read_all(log);
+    if (console.find("mi-status: ready") != std::string::npos || console.find("mi-status: degraded") != std::string::npos)
+      break;
+    if (qemu_done) break;
+    if (std::chrono::steady_clock::now() > deadline) { timed_out = true; break; }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling interval, not synchronisation
+  }
+  // Power off. "ready"/"degraded" is the script's last line, so the log is complete.
+  if (!qemu_done) monitor_quit(monitor);
+  qemu.join();
+  if (qemu_done && qerr.empty() && qr.exit_code != 0 && !timed_out)
+    qerr = "exit " + std::to_string(qr.exit_code) + ": " + qr.err.substr(0, 2000);
+  console = read_all(log);
+
+  BootCheck c = evaluate_console(console, o.expect);
+  c.console_log = log;
+  if (timed_out) c.failures.insert(c.failures.begin(), "deadline of " + std::to_string(o.timeout_s) + " s passed");
+  if (!qerr.empty()) c.failures.push_back("qemu: " + qerr);
+  if (!c.failures.empty()) c.passed = false;
+  fs::remove_all(dir);
+  return c;
+}
+
+int boot_image(const BootOptions& o) {
+  if (!o.check) {
+    check_firmware(o);
+    std::string fmt = image_format(o.image);
+    // The image's own UEFI variable store lives next to it, like a VM's NVRAM.
+    std::string vars = o.image + ".OVMF_VARS.fd";
+    if (!fs::exists(vars)) fs::copy_file(kOvmfVars, vars);
+    auto argv = qemu_argv(o, fmt, vars, "", "");
+    std::vector<char*> c;
+    for (auto& s : argv) c.push_back(s.data());
+    c.push_back(nullptr);
+    std::cerr << "mibuild: booting " << o.image << " (serial console here; Ctrl-a x quits)" << std::endl;
+    execvp(c[0], c.data());
+    throw Error("qemu-system-x86_64", std::string("cannot start: ") + strerror(errno));
+  }
+  std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with OVMF, up to " << o.timeout_s << " s" << std::endl;
+  BootCheck c = boot_check(o);
+  for (const auto& l : c.status_lines) std::cout << "  " << l << "\n";
+  for (const auto& f : c.failures) std::cout << "FAIL: " << f << "\n";
+  std::cout << (c.passed ? "boot check passed" : "boot check FAILED") << " (console: " << c.console_log << ")" << std::endl;
+  return c.passed ? 0 : 1;
+}
+
+}  // namespace mi

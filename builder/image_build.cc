@@ -1,0 +1,280 @@
+// build_role_image: runs the image stages for one role in order and commits the outputs.
+//   bootstrap (rootfs.h, cached) → copy to a work tree → finalize (finalize.h) → package list
+//   → split /var → ESP (esp.h) → erofs root + ext4 /var (assemble.h) → GPT raw → qcow2.
+#include "builder/image_build.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "builder/assemble.h"
+#include "builder/esp.h"
+#include "builder/finalize.h"
+#include "builder/rootfs.h"
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/process.h"
+#include "formats/qcow2_convert.h"
+#include "formats/raw.h"
+
+namespace fs = std::filesystem;
+
+namespace mi {
+namespace {
+
+// What every image needs whatever the role says: a kernel with an initramfs, systemd as init
+// with networkd + resolved, systemd-boot for the ESP, and sshd for the users' keys.
+std::vector<std::string> required_packages(const Spec& spec) {
+  return {spec.base.kernel, "initramfs-tools", "systemd", "systemd-sysv", "systemd-resolved", "systemd-boot-efi",
+          "udev", "dbus", "openssh-server"};
+}
+
+void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// SOURCE_DATE_EPOCH if set, else the time of the last commit of the spec's tree, else now.
+std::string source_date_epoch(const Spec& spec) {
+  if (const char* e = getenv("SOURCE_DATE_EPOCH"); e && all_digits(e)) return e;
+  if (!spec.dir.empty()) {
+    auto r = run({"git", "-C", spec.dir, "log", "-1", "--format=%ct"}, {.check = false});
+    std::string v = r.out.substr(0, r.out.find('\n'));
+    if (r.exit_code == 0 && all_digits(v)) return v;
+  }
+  return std::to_string(time(nullptr));
+}
+
+// "1:1.8.7+dfsg1-2+b3" → "1.8.7"
+std::string upstream_version(std::string v) {
+  if (auto c = v.find(':'); c != std::string::npos) v = v.substr(c + 1);
+  if (auto d = v.rfind('-'); d != std::string::npos) v = v.substr(0, d);
+  if (auto p = v.find_first_of("+~"); p != std::string::npos) v = v.substr(0, p);
+  return v;
+}
+
+bool version_matches(const std::string& have, const std::string& want) {
+  return have == want || have.rfind(want + ".", 0) == 0;
+}
+
+std::string resolve_path(const Spec& spec, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return (spec.dir.empty() ? std::string(".") : spec.dir) + "/" + p;
+}
+
+std::string overlay_dir(const Spec& spec, const std::string& name) {
+  std::string base = spec.overlays_dir.empty() ? resolve_path(spec, "overlays") : resolve_path(spec, spec.overlays_dir);
+  return fs::absolute(base + "/" + name).lexically_normal();
+}
+
+struct Artifact {
+  std::string name, file, kind;  // kind: "deb" | "tar" | "file"
+};
+
+// Resolves, fetches and verifies an artifact component. Returns false (and fills `st`) when it
+// is optional and cannot be resolved; throws when it is required, or when it cannot be verified.
+bool resolve_artifact(const Spec& spec, const Component& c, const std::string& cache_dir, Artifact& a,
+                      ComponentStatus& st) {
+  std::string how = "provide components." + c.name + ".url+sha256 or components." + c.name + ".path+sha256";
+  std::string file;
+  if (!c.path.empty()) {
+    file = resolve_path(spec, c.path);
+    if (!fs::exists(file)) {
+      if (c.optional) { st.note = "optional artifact not found at " + file + ": not included (" + how + ")"; return false; }
+      throw Error(c.pos.str(), "component " + c.name + ": artifact " + file + " does not exist (" + how + ")");
+    }
+  } else if (!c.url.empty()) {
+    if (c.sha256.empty()) throw Error(c.pos.str(), "component " + c.name + ": artifact url without sha256 cannot be verified");
+    fs::create_directories(cache_dir + "/artifacts");
+    file = cache_dir + "/artifacts/" + c.sha256 + "-" + fs::path(c.url).filename().string();
+    if (!fs::exists(file)) {
+      std::string tmp = temp_name_for(file);
+      run({"curl", "-fsSL", "--retry", "2", "-o", tmp, c.url});
+      commit_rename(tmp, file);
+    }
+  } else {
+    if (c.optional) { st.note = "optional artifact without url or path: not included (" + how + ")"; return false; }
+    throw Error(c.pos.str(), "component " + c.name + " has no url or path: " + how);
+  }
+  if (c.sha256.empty()) throw Error(c.pos.str(), "component " + c.name + ": artifact without sha256 cannot be verified");
+  std::string have = sha256_file_hex(file);
+  std::string want = c.sha256;
+  std::transform(want.begin(), want.end(), want.begin(), ::tolower);
+  if (have != want)
+    throw Error(c.pos.str(), "component " + c.name + ": sha256 of " + file + " is " + have + ", the spec says " + want);
+  a.name = c.name;
+  a.file = fs::absolute(file);
+  std::string fn = fs::path(file).filename();
+  auto ends = [&](const std::string& s) { return fn.size() >= s.size() && fn.compare(fn.size() - s.size(), s.size(), s) == 0; };
+  a.kind = ends(".deb") ? "deb" : (ends(".tar") || ends(".tar.gz") || ends(".tgz") || ends(".tar.xz") || ends(".tar.zst")) ? "tar" : "file";
+  st.present = true;
+  st.version = c.version;
+  st.note = "artifact " + fn + " (sha256 verified)";
+  return true;
+}
+
+void append_unique(std::vector<std::string>& v, std::set<std::string>& seen, const std::string& x) {
+  if (seen.insert(x).second) v.push_back(x);
+}
+
+ImageOutput describe(const std::string& path, const std::string& format) {
+  return {path, format, uint64_t(fs::file_size(path)), sha256_file_hex(path)};
+}
+
+}  // namespace
+
+ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const ImageOptions& opts) {
+  ImageResult res;
+  const std::string seed = spec.seed.empty() ? spec.name : spec.seed;
+  const std::string base = opts.base_name.empty() ? spec.name + "-" + role.name : opts.base_name;
+  for (const auto& f : opts.formats)
+    if (f != "raw" && f != "qcow2") throw Error("formats", "format '" + f + "' is not supported by the image build (raw, qcow2)");
+  if (opts.formats.empty()) throw Error("formats", "no output format requested");
+  fs::create_directories(opts.out_dir);
+  const std::string out_dir = fs::absolute(opts.out_dir).lexically_normal();
+  const std::string work = fs::absolute(opts.work_dir.empty() ? out_dir + "/.work" : opts.work_dir).lexically_normal();
+  const std::string cache = work + "/cache";
+  const std::string rw = work + "/" + role.name;
+  fs::create_directories(rw);
+  res.source_date_epoch = source_date_epoch(spec);
+  const std::string& epoch = res.source_date_epoch;
+
+  // Packages and components.
+  RootfsRequest req;
+  req.release = spec.base.release;
+  req.mirror = spec.base.mirror;
+  req.source_date_epoch = epoch;
+  std::set<std::string> seen;
+  for (const auto& p : required_packages(spec)) append_unique(req.packages, seen, p);
+  for (const auto& p : spec.base.packages) append_unique(req.packages, seen, p);
+  for (const auto& p : role.packages) append_unique(req.packages, seen, p);
+  std::vector<Artifact> artifacts;
+  std::vector<std::pair<const Component*, size_t>> debian_components;  // with index into res.components
+  for (const auto& name : role.components) {
+    auto it = spec.components.find(name);
+    if (it == spec.components.end()) throw Error("role " + role.name, "unknown component " + name);
+    const Component& c = it->second;
+    ComponentStatus st;
+    st.name = name;
+    if (c.source == "artifact") {
+      Artifact a;
+      if (resolve_artifact(spec, c, cache, a, st)) {
+        artifacts.push_back(a);
+        if (a.kind == "deb") req.local_debs.push_back(a.file);
+      }
+      if (!st.present) log("component " + name + ": " + st.note);
+    } else if (c.source == "debian" || c.source.empty()) {
+      auto pkgs = c.packages.empty() ? std::vector<std::string>{name} : c.packages;
+      for (const auto& p : pkgs) append_unique(req.packages, seen, p);
+      if (!c.suite.empty() && c.suite != spec.base.release)
+        for (const auto& p : pkgs) req.suite_pins[c.suite].push_back(p);
+      debian_components.push_back({&c, res.components.size()});
+    } else {
+      throw Error(c.pos.str(), "component " + name + ": unknown source '" + c.source + "' (debian | artifact)");
+    }
+    res.components.push_back(st);
+  }
+
+  // Bootstrap (cached), then a private copy to finalize.
+  std::string log_path = opts.log_path.empty() ? rw + "/mmdebstrap.log" : opts.log_path;
+  log("bootstrapping " + role.name + " (" + std::to_string(req.packages.size()) + " packages, log: " + log_path + ")");
+  std::string cached = bootstrap_rootfs(req, cache, log_path);
+  std::string tree = rw + "/tree";
+  fs::remove_all(tree);
+  run({"cp", "-a", "--reflink=auto", cached, tree});
+
+  res.packages = installed_packages(tree);
+  for (auto [c, idx] : debian_components) {
+    auto& st = res.components[idx];
+    auto pkgs = c->packages.empty() ? std::vector<std::string>{c->name} : c->packages;
+    auto pv = std::find_if(res.packages.begin(), res.packages.end(), [&](const PackageVersion& p) { return p.name == pkgs[0]; });
+    if (pv == res.packages.end()) throw Error(c->pos.str(), "component " + c->name + ": package " + pkgs[0] + " not installed");
+    st.present = true;
+    st.version = upstream_version(pv->version);
+    st.note = "debian " + pkgs[0] + " " + pv->version + (c->suite.empty() ? "" : " from " + c->suite);
+    if (!c->version.empty() && !version_matches(st.version, c->version))
+      throw Error(c->pos.str(), "component " + c->name + ": expected version " + c->version + ", Debian's " + pkgs[0] +
+                                    " is " + pv->version);
+  }
+  for (const auto& a : artifacts) {
+    if (a.kind == "deb") continue;  // installed by mmdebstrap
+    std::string dst = tree + "/opt/" + a.name;
+    fs::create_directories(dst);
+    if (a.kind == "tar") run({"tar", "-xf", a.file, "-C", dst, "--no-same-owner"});
+    else fs::copy_file(a.file, dst + "/" + fs::path(a.file).filename().string(), fs::copy_options::overwrite_existing);
+  }
+
+  DiskIds ids = derive_disk_ids(seed, role.name);
+  FinalizeRequest fin;
+  fin.tree = tree;
+  for (const auto& o : spec.overlays) fin.overlay_dirs.push_back(overlay_dir(spec, o));
+  for (const auto& o : role.overlays)
+    if (std::find(spec.overlays.begin(), spec.overlays.end(), o) == spec.overlays.end())
+      fin.overlay_dirs.push_back(overlay_dir(spec, o));
+  fin.users = spec.users;
+  fin.enable = {"systemd-networkd.service", "systemd-resolved.service"};
+  // The base overlay's units, when it is applied (their absence shows on the console check).
+  for (const char* u : {"mi-ssh-hostkeys.service", "mi-console-status.service"})
+    for (const auto& o : fin.overlay_dirs)
+      if (fs::exists(o + "/usr/lib/systemd/system/" + u) || fs::exists(o + "/etc/systemd/system/" + u)) {
+        fin.enable.push_back(u);
+        break;
+      }
+  for (const auto& s : role.services) fin.enable.push_back(s);
+  // mi-firstboot starts these once the cluster is agreed; an immutable image has no apt timers.
+  fin.disable = {"consul.service", "zookeeper.service", "apt-daily.timer", "apt-daily-upgrade.timer"};
+  fin.hostname = spec.name + "-" + role.name;
+  fin.root_partuuid = uuid_string(ids.root_partuuid);
+  fin.var_partuuid = uuid_string(ids.var_partuuid);
+  fin.firstboot_binary = opts.firstboot_binary;
+  fin.extra_files = opts.extra_files;
+  log("finalizing the root of " + role.name);
+  finalize_rootfs(fin);
+
+  // Partitions.
+  std::string var_tree = rw + "/var-tree";
+  split_var(tree, var_tree);
+  clamp_mtimes(var_tree, epoch);
+  DiskImages imgs{rw + "/esp.img", rw + "/root.erofs", rw + "/var.ext4"};
+  log("writing the ESP");
+  make_esp({tree, imgs.esp, uint64_t(spec.disk.esp_mb), ids.esp_volume_id, spec.name + " " + role.name,
+            kernel_cmdline(uuid_string(ids.root_partuuid)), epoch});
+  log("writing the erofs root");
+  make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
+  log("writing the ext4 /var");
+  make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
+
+  // The disk, then the formats.
+  std::string raw_final = out_dir + "/" + base + ".raw";
+  bool want_raw = std::find(opts.formats.begin(), opts.formats.end(), "raw") != opts.formats.end();
+  std::string raw_tmp = want_raw ? temp_name_for(raw_final) : rw + "/disk.raw";
+  log("assembling the GPT disk");
+  assemble_disk(ids, imgs, raw_tmp);
+  for (const auto& f : opts.formats) {
+    if (f != "qcow2") continue;
+    std::string q = out_dir + "/" + base + ".qcow2";
+    log("converting to " + q);
+    convert_image(raw_tmp, "qcow2", q);
+    res.outputs.push_back(describe(q, "qcow2"));
+  }
+  if (want_raw) {
+    commit_rename(raw_tmp, raw_final);
+    res.outputs.insert(res.outputs.begin(), describe(raw_final, "raw"));
+  } else {
+    fs::remove(raw_tmp);
+  }
+  if (!opts.keep_work) {
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var}) fs::remove_all(p);
+  }
+  for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
+  return res;
+}
+
+}  // namespace mi

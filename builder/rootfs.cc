@@ -1,0 +1,104 @@
+// mmdebstrap driver: --mode=root (we run as root), variant apt plus the explicit package list,
+// extra suites as additional sources with apt pins written by a setup hook before any package
+// is installed, and erofs added to the initramfs by a customize hook (the root is erofs).
+#include "builder/rootfs.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/process.h"
+
+namespace fs = std::filesystem;
+
+namespace mi {
+
+std::string apt_pin_preferences(const std::map<std::string, std::vector<std::string>>& suite_pins) {
+  std::string s;
+  for (const auto& [suite, pkgs] : suite_pins) {
+    s += "# Nothing from " + suite + " unless named below (mibuild: components pinned to " + suite + ").\n";
+    s += "Package: *\nPin: release n=" + suite + "\nPin-Priority: -1\n\n";
+    for (const auto& p : pkgs) s += "Package: " + p + "\nPin: release n=" + suite + "\nPin-Priority: 990\n\n";
+  }
+  return s;
+}
+
+std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target,
+                                         const std::string& prefs_file) {
+  std::string include;
+  for (const auto& p : req.packages) include += (include.empty() ? "" : ",") + p;
+  std::vector<std::string> a = {"mmdebstrap", "--mode=root", "--variant=apt", "--components=main",
+                                "--include=" + include,
+                                // Pins must exist before apt resolves anything.
+                                "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"",
+                                "--setup-hook=copy-in " + prefs_file + " /etc/apt/preferences.d"};
+  for (const auto& deb : req.local_debs) {
+    std::string name = fs::path(deb).filename();
+    a.push_back("--customize-hook=copy-in " + deb + " /tmp");
+    a.push_back("--customize-hook=chroot \"$1\" apt-get install -y --no-install-recommends /tmp/" + name +
+                " && rm -f \"$1/tmp/" + name + "\"");
+  }
+  // The root is erofs: the initramfs must be able to mount it.
+  a.push_back(
+      "--customize-hook=grep -qx erofs \"$1/etc/initramfs-tools/modules\" || echo erofs >> "
+      "\"$1/etc/initramfs-tools/modules\"");
+  a.push_back("--customize-hook=chroot \"$1\" update-initramfs -u -k all");
+  a.push_back(req.release);
+  a.push_back(target);
+  a.push_back("deb " + req.mirror + " " + req.release + " main");
+  for (const auto& [suite, pkgs] : req.suite_pins) a.push_back("deb " + req.mirror + " " + suite + " main");
+  return a;
+}
+
+std::string rootfs_key(const RootfsRequest& req) {
+  std::ostringstream s;
+  s << "rootfs-v1\n" << apt_pin_preferences(req.suite_pins) << "epoch=" << req.source_date_epoch << "\n";
+  for (const auto& a : mmdebstrap_argv(req, "TARGET", "PREFS")) s << a << "\n";
+  for (const auto& deb : req.local_debs) s << "deb " << sha256_file_hex(deb) << "\n";
+  return sha256_hex(s.str());
+}
+
+std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_dir, const std::string& log_path) {
+  if (req.packages.empty()) throw Error("rootfs", "no packages to install");
+  fs::create_directories(cache_dir);
+  std::string key = rootfs_key(req);
+  std::string tree = cache_dir + "/rootfs-" + key.substr(0, 16);
+  if (fs::exists(tree + "/etc/os-release") || fs::is_symlink(tree + "/etc/os-release")) return tree;
+
+  std::string tmp = cache_dir + "/.rootfs-" + key.substr(0, 16) + ".tmp";
+  fs::remove_all(tmp);  // leftover of an interrupted run
+  std::string prefs = cache_dir + "/mi-pins-" + key.substr(0, 16);
+  write_file_atomic(prefs, apt_pin_preferences(req.suite_pins));
+  RunOptions ro;
+  if (!req.source_date_epoch.empty()) ro.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
+  ro.env["DEBIAN_FRONTEND"] = "noninteractive";
+  ro.check = false;
+  auto r = run(mmdebstrap_argv(req, tmp, prefs), ro);
+  if (!log_path.empty()) {
+    fs::create_directories(fs::path(log_path).parent_path());
+    write_file_atomic(log_path, r.out + r.err);
+  }
+  if (r.exit_code != 0) {
+    fs::remove_all(tmp);
+    std::string tail = r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err;
+    throw Error("mmdebstrap", "bootstrap failed with exit " + std::to_string(r.exit_code) +
+                                  (log_path.empty() ? "" : " (full log: " + log_path + ")") + ":\n" + tail);
+  }
+  fs::remove(prefs);
+  fs::rename(tmp, tree);
+  return tree;
+}
+
+std::vector<PackageVersion> installed_packages(const std::string& tree) {
+  auto r = run({"dpkg-query", "--admindir=" + tree + "/var/lib/dpkg", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version}\n"});
+  std::vector<PackageVersion> out;
+  std::istringstream in(r.out);
+  for (std::string status, name, version; in >> status >> name >> version;)
+    if (status.rfind("ii", 0) == 0) out.push_back({name, version});
+  return out;
+}
+
+}  // namespace mi

@@ -1,0 +1,39 @@
+// The bootstrap stage: one mmdebstrap run that installs the base system, the kernel, the role's
+// packages and its Debian components (other suites pinned to the named packages alone) into a
+// directory tree, cached by a key over all of its inputs.
+// Flow: image_build.cc → bootstrap_rootfs() → finalize.h (overlays, users, hygiene) → assemble.h.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "builder/image_build.h"
+
+namespace mi {
+
+struct RootfsRequest {
+  std::string release = "bookworm";
+  std::string mirror = "http://deb.debian.org/debian";
+  std::vector<std::string> packages;                            // installed in the one run
+  std::map<std::string, std::vector<std::string>> suite_pins;   // other suite → the only packages taken from it
+  std::vector<std::string> local_debs;                          // verified artifact .deb files, installed after
+  std::string source_date_epoch;
+};
+
+// The apt preferences that let only the named packages come from each extra suite.
+std::string apt_pin_preferences(const std::map<std::string, std::vector<std::string>>& suite_pins);
+
+// The mmdebstrap argv for `req`, bootstrapping into `target` (prefs_file: the preferences above).
+std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target, const std::string& prefs_file);
+
+// sha256 over everything that determines the bootstrapped tree.
+std::string rootfs_key(const RootfsRequest& req);
+
+// Returns the path of a bootstrapped tree for `req` under `cache_dir` (reused when present, else
+// built into a temporary and renamed). mmdebstrap's output is written to `log_path`.
+std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_dir, const std::string& log_path);
+
+// Every package installed in `tree` with its version (dpkg's database of the tree).
+std::vector<PackageVersion> installed_packages(const std::string& tree);
+
+}  // namespace mi
