@@ -27,9 +27,11 @@ struct BeaconOptions {
   std::string interface_address;
   int interval_ms = 1000;     // own beacon period
   int64_t window_ms = 30000;  // accepted clock skew
-  // Keep listening this long after the expected controls are seen, so that a late compute
-  // node or a mismatching node still gets reported (0 = return at once).
-  int linger_ms = 0;
+  // Keep beaconing and listening this long after the expected controls are seen, so that
+  // the peers that found us last also hear us, and a mismatching node still gets reported.
+  // (A newly seen peer is also answered at once with our beacon.)
+  int linger_ms = 2000;
+  int ttl = 1;                // multicast TTL: 1 = this LAN; 0 = this host only (tests)
   uint8_t flags = 0;          // sent in every beacon (kBeaconFlagCommitted)
 };
 
@@ -42,6 +44,8 @@ struct BeaconResult {
   std::string reason;
   BeaconCounters counters;
   std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another config digest
+  uint64_t sent = 0;                    // own beacons sent
+  std::string send_error;               // last send failure ("" = none), e.g. no multicast route
 };
 
 // Sends this node's beacon every interval and collects authenticated peers until
@@ -67,6 +71,7 @@ std::vector<SrvRecord> parse_srv_answer(const unsigned char* msg, int len);
 struct DiscoveryResult {
   std::string method;          // the method used
   std::vector<Peer> peers;     // control nodes found (names empty when the method gives none)
+  std::vector<Peer> others;    // beacon only: compute nodes seen
   std::string retry_join;      // cloud: the auto-join string for Consul's retry_join
   bool complete = false;       // enough control nodes (or cloud: always true)
   std::string reason;          // human summary for `mi-firstboot status`
@@ -74,9 +79,9 @@ struct DiscoveryResult {
   std::vector<std::string> mismatched;  // beacon only
 };
 
-// Runs the configured method. static/dns resolve once (dns retries until `deadline` while
-// the name does not resolve); beacon runs until enough controls or the deadline; cloud
-// returns the string at once. Throws mi::Error{"discovery", ...} on an unknown method or
+// Runs the configured method. static: entries "ADDRESS", "NAME=ADDRESS" or a host name
+// (resolved); dns: retried every second until enough control nodes resolve or `deadline`;
+// beacon: until enough controls or the deadline; cloud: returns the string at once. Throws mi::Error{"discovery", ...} on an unknown method or
 // a method missing its setting.
 DiscoveryResult discover_peers(const NodeConfig& cfg, Clock::time_point deadline, const BeaconOptions& beacon = {});
 

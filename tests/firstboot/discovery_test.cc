@@ -1,0 +1,246 @@
+// Discovery: a live beacon exchange between three nodes on this host's loopback (multicast on
+// lo with TTL 0, and broadcast to 127.255.255.255) plus a fourth with the wrong secret that
+// nobody accepts; DNS against names that resolve locally; SRV answers parsed from canned
+// bytes; static and cloud dispatch; the bind-address choice.
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <random>
+
+#include "common/error.h"
+#include "firstboot/discovery.h"
+
+using namespace mi::firstboot;
+
+namespace {
+
+int test_port() {
+  // Spread concurrent runs of this test (and others on the same host) over many ports.
+  std::random_device rd;
+  return 40000 + int(rd() % 20000);
+}
+
+NodeConfig beacon_node(const std::string& name, const std::string& addr, const std::string& secret = "s3cret") {
+  NodeConfig c;
+  c.cluster = "test";
+  c.node_name = name;
+  c.address = addr;  // claimed in the beacon (all datagrams come from 127.0.0.1 here)
+  c.secret = secret;
+  c.discovery = "beacon";
+  return c;
+}
+
+void live_exchange(const std::string& group, const std::string& iface) {
+  BeaconOptions opts;
+  opts.group = group;
+  opts.interface_address = iface;
+  opts.ttl = 0;  // never leaves this host
+  opts.interval_ms = 100;
+  opts.linger_ms = 600;  // keep answering while the others finish
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+
+  // The intruder starts first and keeps sending (wrong secret) while the others run.
+  BeaconOptions iopts = opts;
+  iopts.interval_ms = 50;
+  auto intruder = std::async(std::launch::async, [&] {
+    return discover_beacon(beacon_node("intruder", "127.0.0.99", "wrong"), 3, Clock::now() + std::chrono::seconds(3),
+                           iopts);
+  });
+  std::vector<std::future<BeaconResult>> nodes;
+  for (int i = 1; i <= 3; i++) {
+    NodeConfig c = beacon_node("ctl-" + std::to_string(i), "127.0.0." + std::to_string(10 + i));
+    nodes.push_back(std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 3, deadline, opts); }));
+  }
+  for (int i = 0; i < 3; i++) {
+    BeaconResult r = nodes[i].get();
+    INFO("node ctl-" << i + 1 << ": " << r.reason << " send_error=" << r.send_error);
+    CHECK(r.complete);
+    CHECK(r.controls_seen == 3);
+    REQUIRE(r.peers.size() == 3);  // the intruder is never among them
+    CHECK(r.peers[0].name == "ctl-1");
+    CHECK(r.peers[0].address == "127.0.0.11");
+    CHECK(r.peers[2].name == "ctl-3");
+    CHECK(r.peers[2].address == "127.0.0.13");
+    CHECK(r.reason == "3 of 3 control nodes seen: 127.0.0.11, 127.0.0.12, 127.0.0.13");
+    CHECK(r.counters.other_cluster > 0);  // the intruder's beacons, dropped and counted
+    CHECK(r.counters.accepted >= 2);
+    CHECK(r.counters.bad_mac == 0);
+    CHECK(r.sent > 0);
+  }
+  BeaconResult bad = intruder.get();
+  INFO("intruder: " << bad.reason);
+  CHECK_FALSE(bad.complete);
+  CHECK(bad.peers.size() == 1);  // only itself
+  CHECK(bad.controls_seen == 1);
+  CHECK(bad.counters.other_cluster > 0);
+  CHECK(bad.reason == "1 of 3 control nodes seen: 127.0.0.99 (deadline passed)");
+}
+
+// A DNS answer message: header, question "_mi._tcp.example" SRV IN, then SRV answers, the
+// second one's target compressed into the question's "example".
+std::string canned_srv_answer() {
+  std::string m;
+  auto u16 = [&](int v) { m += char(v >> 8); m += char(v & 0xff); };
+  auto u32 = [&](uint32_t v) { u16(int(v >> 16)); u16(int(v & 0xffff)); };
+  u16(0x1234); u16(0x8180); u16(1); u16(3); u16(0); u16(0);
+  m += std::string("\x03_mi\x04_tcp\x07" "example\x00", 18);  // at offset 12; "example" at 21
+  u16(33); u16(1);
+  // SRV prio 10 weight 5 port 8301 target ctl-2.example.
+  u16(0xc00c); u16(33); u16(1); u32(300);
+  std::string t1("\x05" "ctl-2\x07" "example\x00", 15);
+  u16(6 + int(t1.size())); u16(10); u16(5); u16(8301); m += t1;
+  // A CNAME-typed record in between is skipped.
+  u16(0xc00c); u16(5); u16(1); u32(300);
+  u16(2); u16(0xc015);
+  // SRV prio 0 weight 0 port 8300 target ctl-1.<pointer to example>
+  u16(0xc00c); u16(33); u16(1); u32(300);
+  std::string t2("\x05" "ctl-1\xc0\x15", 8);
+  u16(6 + int(t2.size())); u16(0); u16(0); u16(8300); m += t2;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("beacon: three nodes find each other over multicast on lo; the wrong secret is refused", "[beacon][live]") {
+  live_exchange("239.255.77.77:" + std::to_string(test_port()), "127.0.0.1");
+}
+
+TEST_CASE("beacon: the same over broadcast to 127.255.255.255", "[beacon][live]") {
+  live_exchange("127.255.255.255:" + std::to_string(test_port()), "");
+}
+
+TEST_CASE("beacon: a node with another config is reported by name", "[beacon][live]") {
+  BeaconOptions opts;
+  opts.group = "239.255.77.77:" + std::to_string(test_port());
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
+  opts.interval_ms = 50;
+  opts.linger_ms = 0;
+  NodeConfig odd = beacon_node("ctl-odd", "127.0.0.21");
+  odd.control_count = 5;
+  auto stop = Clock::now() + std::chrono::seconds(2);
+  auto sender = std::async(std::launch::async, [&] { return discover_beacon(odd, 5, stop, opts); });
+  NodeConfig me = beacon_node("ctl-1", "127.0.0.11");
+  BeaconResult r = discover_beacon(me, 3, stop, opts);
+  sender.get();
+  CHECK_FALSE(r.complete);
+  REQUIRE(r.mismatched.size() == 1);
+  CHECK(r.mismatched[0] == "ctl-odd (127.0.0.21)");
+  CHECK(r.counters.config_mismatch > 0);
+  CHECK(r.reason.find("different cluster config on ctl-odd (127.0.0.21)") != std::string::npos);
+  CHECK(r.peers.size() == 1);
+}
+
+TEST_CASE("beacon: a single all-in-one node is complete at once", "[beacon]") {
+  NodeConfig c = beacon_node("solo", "127.0.0.1");
+  c.role = Role::all_in_one;
+  c.control_count = 1;
+  BeaconOptions opts;
+  opts.group = "127.255.255.255:" + std::to_string(test_port());
+  opts.linger_ms = 0;
+  auto t0 = Clock::now();
+  BeaconResult r = discover_beacon(c, 1, Clock::now() + std::chrono::seconds(30), opts);
+  CHECK(r.complete);
+  CHECK(Clock::now() - t0 < std::chrono::seconds(5));
+  CHECK(r.reason == "1 of 1 control nodes seen: 127.0.0.1");
+  CHECK_THROWS_AS(discover_beacon(beacon_node("x", "", ""), 1, Clock::now(), opts), mi::Error);  // no secret
+}
+
+TEST_CASE("dns: A/AAAA of a locally resolvable name", "[dns]") {
+  auto a = resolve_addresses("localhost");
+  REQUIRE_FALSE(a.empty());
+  CHECK((a[0] == "127.0.0.1" || a[0] == "::1"));
+  CHECK(resolve_addresses("127.0.0.5") == std::vector<std::string>{"127.0.0.5"});
+  CHECK_THROWS_AS(resolve_addresses("no-such-host.invalid"), mi::Error);
+
+  NodeConfig c;
+  c.discovery = "dns";
+  c.dns_name = "localhost";
+  c.control_count = 1;
+  DiscoveryResult r = discover_peers(c, Clock::now() + std::chrono::seconds(5));
+  CHECK(r.complete);
+  REQUIRE_FALSE(r.peers.empty());
+  CHECK(r.reason.rfind("dns localhost: ", 0) == 0);
+  // Not enough records: returns at the deadline, saying so.
+  c.control_count = 99;
+  r = discover_peers(c, Clock::now() + std::chrono::milliseconds(100));
+  CHECK_FALSE(r.complete);
+  CHECK(r.reason.find("(deadline passed") != std::string::npos);
+}
+
+TEST_CASE("dns: SRV answer parsing", "[dns]") {
+  std::string m = canned_srv_answer();
+  auto recs = parse_srv_answer(reinterpret_cast<const unsigned char*>(m.data()), int(m.size()));
+  REQUIRE(recs.size() == 2);
+  CHECK(recs[0].target == "ctl-1.example");
+  CHECK(recs[0].port == 8300);
+  CHECK(recs[0].priority == 0);
+  CHECK(recs[1].target == "ctl-2.example");
+  CHECK(recs[1].port == 8301);
+  CHECK(recs[1].priority == 10);
+  CHECK(recs[1].weight == 5);
+  for (size_t len = 0; len < m.size(); len++) {  // truncated: an error, never a crash
+    INFO("length " << len);
+    CHECK_THROWS_AS(parse_srv_answer(reinterpret_cast<const unsigned char*>(m.data()), int(len)), mi::Error);
+  }
+}
+
+TEST_CASE("discovery: static and cloud dispatch, errors", "[discovery]") {
+  NodeConfig c;
+  c.discovery = "static";
+  c.static_peers = {"10.0.0.11", "ctl-2=10.0.0.12", "localhost"};
+  DiscoveryResult r = discover_peers(c, Clock::now());
+  REQUIRE(r.peers.size() == 3);
+  CHECK(r.peers[0].address == "10.0.0.11");
+  CHECK(r.peers[1].name == "ctl-2");
+  CHECK(r.peers[2].name == "localhost");
+  CHECK(r.complete);
+  CHECK(r.reason == "static: 3 of 3 control nodes: 10.0.0.11, 10.0.0.12, " + r.peers[2].address + " listed");
+
+  c.discovery = "cloud";
+  c.cloud_join = "provider=aws tag_key=mi tag_value=prod";
+  r = discover_peers(c, Clock::now());
+  CHECK(r.retry_join == "provider=aws tag_key=mi tag_value=prod");
+  CHECK(r.peers.empty());
+  CHECK(r.complete);
+
+  c.discovery = "carrier-pigeon";
+  CHECK_THROWS_WITH(discover_peers(c, Clock::now()), Catch::Contains("unknown method 'carrier-pigeon'"));
+  c.discovery = "dns";
+  CHECK_THROWS_WITH(discover_peers(c, Clock::now()), Catch::Contains("dns_name"));
+}
+
+TEST_CASE("address choice: config, interface, route to peers", "[discovery]") {
+  NodeConfig c;
+  c.address = "10.9.9.9";
+  c.provenance = {{"address", "cmdline"}};
+  auto a = choose_bind_address(c, {});
+  CHECK(a.address == "10.9.9.9");
+  CHECK(a.why == "named by cmdline");
+
+  c.address.clear();
+  c.interface = "lo";
+  a = choose_bind_address(c, {});
+  CHECK(a.address == "127.0.0.1");
+  CHECK(a.why.find("interface lo") != std::string::npos);
+  c.interface = "no-such-if0";
+  CHECK_THROWS_AS(choose_bind_address(c, {}), mi::Error);
+
+  c.interface.clear();
+  c.node_name = "me";
+  // The kernel's source address towards a loopback peer is a loopback address.
+  a = choose_bind_address(c, {Peer{"me", "10.1.1.1", Role::control}, Peer{"p", "127.0.0.7", Role::control}});
+  CHECK(a.address == "127.0.0.1");
+  CHECK(a.why == "source address of the route to peer 127.0.0.7");
+
+  std::string h;
+  int port = 0;
+  split_host_port("239.255.77.77:7946", "g", &h, &port);
+  CHECK(h == "239.255.77.77");
+  CHECK(port == 7946);
+  split_host_port("[ff02::1]:7946", "g", &h, &port);
+  CHECK(h == "ff02::1");
+  CHECK_THROWS_AS(split_host_port("239.255.77.77", "g", &h, &port), mi::Error);
+  CHECK_THROWS_AS(split_host_port("239.255.77.77:0", "g", &h, &port), mi::Error);
+  CHECK_THROWS_AS(split_host_port("a:b:c", "g", &h, &port), mi::Error);
+}
