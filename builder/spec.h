@@ -74,6 +74,12 @@ struct Role {
   std::vector<std::string> overlays;    // directories under overlays/
   std::vector<std::string> services;    // systemd units enabled in the image
   Pos pos;
+  // Added by the parser: where the role came from and where each list entry sits, so that
+  // cross-checks (unknown component, include cycle) point at the entry.
+  std::string file;                     // roles/<x>.yaml
+  std::vector<Pos> include_pos;         // parallel to include
+  std::vector<Pos> component_pos;       // parallel to components
+  std::vector<Pos> overlay_pos;         // parallel to overlays
 };
 
 // A role with its includes flattened (order kept, duplicates dropped).
@@ -100,6 +106,56 @@ struct Spec {
   Disk disk;
   std::map<std::string, Role> role_defs;  // every role found (roles/*.yaml + inline)
   std::string overlays_dir;               // where overlay names resolve
+  // Added by the parser:
+  std::string roles_dir;                  // where roles/*.yaml were read (default <dir>/roles)
+  std::vector<std::string> role_files;    // every roles/*.yaml read, sorted
+  std::vector<Pos> roles_pos;             // parallel to roles
+  std::vector<Pos> formats_pos;           // parallel to formats
+  std::vector<Pos> overlays_pos;          // parallel to overlays
 };
+
+// One problem found in a spec, printed as "FILE:LINE:COL: message".
+struct Diag {
+  Pos pos;
+  std::string message;
+  std::string str() const;
+};
+
+// Parsing never stops at the first problem: every error found is in `errors` (in file order
+// per file), and `spec` holds whatever could be read. `notes` are not errors (e.g. an optional
+// component that will be left out of the image).
+struct SpecResult {
+  Spec spec;
+  std::vector<Diag> errors;
+  std::vector<Diag> notes;
+  bool ok() const { return errors.empty(); }
+};
+
+// Reads spec.yaml, every roles/*.yaml of its roles_dir, and checks all of it (types, unknown
+// keys, files that must exist, cross references, role include cycles, cluster sanity).
+SpecResult parse_spec(const std::string& path);
+
+// parse_spec, throwing mi::Error{first error's position, message (+ how many more)} when invalid.
+Spec load_spec(const std::string& path);
+
+// The spec `mibuild` uses when none is given: $MI_SPEC, else the repository's spec.yaml.
+std::string default_spec_path();
+
+// Image formats: every name the project knows, and those `mibuild build` writes today.
+const std::vector<std::string>& known_formats();
+const std::vector<std::string>& supported_formats();
+// "" when `format` can be built, else why not (unknown, or known but not yet supported),
+// naming the supported ones.
+std::string check_format(const std::string& format);
+// The output file extension of a format ("raw" → "raw", "qcow2" → "qcow2", "tar" → "tar").
+std::string format_extension(const std::string& format);
+
+// "" when the component can be put into an image (a Debian package, or an artifact with
+// url+sha256 or an existing path+sha256); else why not and how to provide it, e.g.
+// "provide components.mesos.url+sha256 or path+sha256".
+std::string component_unresolved_reason(const Spec& spec, const Component& c);
+
+// A path from the spec, made absolute against the spec's directory (absolute paths unchanged).
+std::string spec_path(const Spec& spec, const std::string& p);
 
 }  // namespace mi

@@ -1,0 +1,366 @@
+// mibuild: the command line. Parses arguments (CLI11), reads and checks the spec, then hands
+// over: `build` → plan.h → image_build.h (per role) → manifest.h; `validate`; `roles`;
+// `boot` → boot.h. Catches mi::Error once and exits: 0 ok, 1 build/runtime error,
+// 2 invalid spec or usage.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "builder/manifest.h"
+#include "builder/plan.h"
+#include "builder/roles.h"
+#include "builder/spec.h"
+#include "common/error.h"
+#if MI_HAVE_IMAGE_BUILD
+#include "builder/image_build.h"
+#endif
+#if MI_HAVE_BOOT
+#include "builder/boot.h"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+const char* kExit =
+    "EXIT STATUS\n"
+    "    0   success\n"
+    "    1   build or runtime error (a program failed, a download did not match its sha256, ...)\n"
+    "    2   invalid spec or usage (every problem is printed as FILE:LINE:COL: message)\n";
+
+const char* kTopHelp =
+    "NAME\n"
+    "    mibuild - build immutable role images for a Mesos/Marathon/ZooKeeper/Consul/Docker cluster\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--dry-run]\n"
+    "    mibuild validate [SPEC]\n"
+    "    mibuild roles [SPEC]\n"
+    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
+    "    mibuild --version | --help\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Reads an image spec (spec.yaml, roles/*.yaml, overlays/) and writes one bootable, read-only\n"
+    "    disk image per role, plus OUTDIR/manifest.json. Without SPEC, the spec is $MI_SPEC, else the\n"
+    "    repository's spec.yaml. `mibuild COMMAND --help` describes each command; docs/mibuild.md\n"
+    "    and docs/spec.md are the full reference.\n"
+    "\n";
+
+const char* kBuildHelp =
+    "NAME\n"
+    "    mibuild build - build role images and their manifest\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--dry-run]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Validates SPEC, plans each role as ordered stages (bootstrap, packages, components, overlays,\n"
+    "    firstboot, finalize, assemble, formats), each keyed by a sha256 of all its inputs, builds\n"
+    "    the images and writes OUTDIR/<name>-<role>.<ext> and OUTDIR/manifest.json, each by atomic\n"
+    "    rename. Optional components that cannot be resolved are left out, listed at the end and\n"
+    "    recorded in the manifest as absent.\n"
+    "\n"
+    "OPTIONS\n"
+    "    SPEC                 the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
+    "    -r, --role ROLE      build this role (repeatable; default: the spec's `roles`)\n"
+    "    -f, --format FORMAT  write this format (repeatable; default: the spec's `formats`);\n"
+    "                         supported: raw, qcow2\n"
+    "    -o, --out DIR        output directory (default: out)\n"
+    "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
+    "    --keep-work          keep the root file system tree and partition images afterwards\n"
+    "    -n, --dry-run        print the plan (stages, keys, outputs) and touch nothing\n"
+    "    -h, --help           this text\n"
+    "\n";
+
+const char* kValidateHelp =
+    "NAME\n"
+    "    mibuild validate - check an image spec and report every problem\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild validate [SPEC]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Reads SPEC and every roles/*.yaml next to it and checks types, keys, referenced files,\n"
+    "    components, role includes and cluster settings. Prints every problem found, one per line,\n"
+    "    as FILE:LINE:COL: message (on standard error), and notes (e.g. optional components that\n"
+    "    will be left out) as FILE:LINE:COL: note: message.\n"
+    "\n"
+    "OPTIONS\n"
+    "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
+    "    -h, --help   this text\n"
+    "\n";
+
+const char* kRolesHelp =
+    "NAME\n"
+    "    mibuild roles - list the roles of a spec, resolved\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild roles [SPEC]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Prints each role defined in the spec's roles directory with its includes flattened: packages\n"
+    "    (besides the spec's base packages), components (with where each comes from), overlays (the\n"
+    "    spec-wide ones first) and services. Roles marked * are built by default.\n"
+    "\n"
+    "OPTIONS\n"
+    "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
+    "    -h, --help   this text\n"
+    "\n";
+
+const char* kBootHelp =
+    "NAME\n"
+    "    mibuild boot - run a built image under QEMU\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
+    "                 [--console-log FILE]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Boots IMAGE (raw or qcow2, never modified: QEMU runs on a snapshot) with software emulation.\n"
+    "    Interactive by default: the serial console is this terminal (Ctrl-a x quits). With --check\n"
+    "    it runs headless, waits for the image's `mi-status:` lines on the serial console, prints\n"
+    "    them, powers the VM off and exits 0 when every check passed.\n"
+    "\n"
+    "OPTIONS\n"
+    "    IMAGE                  the disk image\n"
+    "    --firmware uefi|bios   firmware (default: uefi, OVMF)\n"
+    "    --memory MB            guest memory (default: 2048)\n"
+    "    --cpus N               guest CPUs (default: 2)\n"
+    "    --check                headless check of the mi-status lines\n"
+    "    --timeout S            --check: seconds to wait for \"mi-status: ready\" (default: 900)\n"
+    "    --console-log FILE     --check: where the console is saved (default: IMAGE.console.log)\n"
+    "    -h, --help             this text\n"
+    "\n";
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = " ") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+// Parses the spec; prints every problem (and notes). Returns false when invalid.
+bool read_spec(const std::string& path, mi::SpecResult& r, bool print_notes) {
+  r = mi::parse_spec(path);
+  for (const auto& d : r.errors) std::cerr << d.str() << "\n";
+  if (print_notes)
+    for (const auto& d : r.notes) std::cerr << d.pos.str() << ": note: " << d.message << "\n";
+  if (!r.ok())
+    std::cerr << "mibuild: " << path << ": " << r.errors.size() << (r.errors.size() == 1 ? " problem" : " problems")
+              << "\n";
+  return r.ok();
+}
+
+int cmd_validate(const std::string& spec_file) {
+  mi::SpecResult r;
+  if (!read_spec(spec_file, r, true)) return kUsage;
+  std::cout << spec_file << ": valid (roles: " << join(r.spec.roles, ", ") << "; formats: "
+            << join(r.spec.formats, ", ") << ")\n";
+  return kOk;
+}
+
+int cmd_roles(const std::string& spec_file) {
+  mi::SpecResult r;
+  if (!read_spec(spec_file, r, false)) return kUsage;
+  const mi::Spec& s = r.spec;
+  for (const auto& [name, role] : s.role_defs) {
+    mi::ResolvedRole rr = mi::resolve_role(s, name);
+    bool built = std::find(s.roles.begin(), s.roles.end(), name) != s.roles.end();
+    std::cout << name << (built ? " *" : "") << "  (" << role.file << ")\n";
+    if (!role.include.empty()) std::cout << "  include:    " << join(role.include) << "\n";
+    std::cout << "  packages:   " << (rr.packages.empty() ? "(base only)" : join(rr.packages)) << "\n";
+    std::cout << "  components:";
+    for (const auto& cn : rr.components) {
+      const mi::Component& c = s.components.at(cn);
+      std::string from = c.source == "debian" ? "debian " + join(c.packages, ",") + (c.suite.empty() ? "" : "/" + c.suite)
+                                              : "artifact";
+      std::string why = mi::component_unresolved_reason(s, c);
+      std::cout << " " << cn << " [" << from << (why.empty() ? "" : ", absent: optional") << "]";
+    }
+    std::cout << "\n  overlays:   " << join(mi::role_overlays(s, rr)) << "\n";
+    std::cout << "  services:   " << join(rr.services) << "\n";
+  }
+  return kOk;
+}
+
+struct BuildArgs {
+  std::string spec;
+  std::vector<std::string> roles, formats;
+  std::string out_dir = "out";
+  std::string work_dir;
+  bool keep_work = false;
+  bool dry_run = false;
+};
+
+int cmd_build(const BuildArgs& a) {
+  mi::SpecResult r;
+  if (!read_spec(a.spec, r, false)) {
+    std::cerr << "mibuild: nothing built\n";
+    return kUsage;
+  }
+  const mi::Spec& s = r.spec;
+  for (const auto& f : a.formats)
+    if (auto why = mi::check_format(f); !why.empty()) {
+      std::cerr << "mibuild: -f " << f << ": " << why << "\n";
+      return kUsage;
+    }
+  for (const auto& role : a.roles)
+    if (!s.role_defs.count(role)) {
+      std::vector<std::string> known;
+      for (auto& [n, _] : s.role_defs) known.push_back(n);
+      std::cerr << "mibuild: -r " << role << ": unknown role (roles: " << join(known, ", ") << ")\n";
+      return kUsage;
+    }
+  mi::PlanOptions po;
+  po.roles = a.roles;
+  po.formats = a.formats;
+  po.out_dir = a.out_dir;
+  po.firstboot_binary = mi::default_firstboot_binary();
+  mi::Plan plan = mi::make_plan(s, po);
+  if (a.dry_run) {
+    std::cout << mi::format_plan(plan);
+    return kOk;
+  }
+#if MI_HAVE_IMAGE_BUILD
+  fs::create_directories(plan.out_dir);
+  std::vector<mi::RoleRecord> records;
+  for (const auto& rp : plan.roles) {
+    mi::ImageOptions io;
+    io.out_dir = plan.out_dir;
+    io.work_dir = a.work_dir;
+    io.formats = plan.formats;
+    io.base_name = s.name + "-" + rp.role;
+    io.keep_work = a.keep_work;
+    std::cout << "mibuild: building " << rp.role << "\n" << std::flush;
+    records.push_back(mi::RoleRecord{&rp, mi::build_role_image(s, rp.resolved, io)});
+    // Rewritten after every role, so that the manifest always describes what is on disk.
+    mi::write_manifest(plan.manifest, mi::manifest_json(s, plan, records));
+  }
+  for (const auto& rec : records)
+    for (const auto& o : rec.result.outputs) std::cout << "wrote " << o.path << " (" << o.format << ")\n";
+  std::cout << "wrote " << plan.manifest << "\n";
+  for (const auto& rp : plan.roles)
+    for (const auto& absent : rp.absent) std::cout << "not in image " << s.name << "-" << rp.role << ": " << absent << "\n";
+  return kOk;
+#else
+  throw mi::Error{"build", "this mibuild was built without the image pipeline (builder/image_build.cc); "
+                           "only --dry-run works"};
+#endif
+}
+
+struct BootArgs {
+  std::string image;
+  std::string firmware = "uefi";
+  int memory_mb = 2048;
+  int cpus = 2;
+  bool check = false;
+  int timeout_s = 900;
+  std::string console_log;
+};
+
+int cmd_boot(const BootArgs& a) {
+#if MI_HAVE_BOOT
+  mi::BootOptions o;
+  o.image = a.image;
+  o.firmware = a.firmware;
+  o.memory_mb = a.memory_mb;
+  o.cpus = a.cpus;
+  o.check = a.check;
+  o.timeout_s = a.timeout_s;
+  o.console_log = a.console_log;
+  return mi::boot_image(o);
+#else
+  (void)a;
+  throw mi::Error{"boot", "this mibuild was built without builder/boot.cc"};
+#endif
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"mibuild"};
+  app.set_help_flag();
+  bool help = false, version = false;
+  app.add_flag("-h,--help", help);
+  app.add_flag("--version", version);
+
+  BuildArgs b;
+  bool build_help = false;
+  CLI::App* build = app.add_subcommand("build");
+  build->add_option("SPEC", b.spec);
+  build->add_option("-r,--role", b.roles)->allow_extra_args(false);
+  build->add_option("-f,--format", b.formats)->allow_extra_args(false);
+  build->add_option("-o,--out", b.out_dir);
+  build->add_option("--work-dir", b.work_dir);
+  build->add_flag("--keep-work", b.keep_work);
+  build->add_flag("-n,--dry-run", b.dry_run);
+  build->add_flag("-h,--help", build_help);
+
+  std::string vspec;
+  bool validate_help = false;
+  CLI::App* validate = app.add_subcommand("validate");
+  validate->add_option("SPEC", vspec);
+  validate->add_flag("-h,--help", validate_help);
+
+  std::string rspec;
+  bool roles_help = false;
+  CLI::App* roles = app.add_subcommand("roles");
+  roles->add_option("SPEC", rspec);
+  roles->add_flag("-h,--help", roles_help);
+
+  BootArgs bo;
+  bool boot_help = false;
+  CLI::App* boot = app.add_subcommand("boot");
+  boot->add_option("IMAGE", bo.image);
+  boot->add_option("--firmware", bo.firmware)->check(CLI::IsMember({"uefi", "bios"}));
+  boot->add_option("--memory", bo.memory_mb)->check(CLI::Range(128, 1 << 20));
+  boot->add_option("--cpus", bo.cpus)->check(CLI::Range(1, 64));
+  boot->add_flag("--check", bo.check);
+  boot->add_option("--timeout", bo.timeout_s)->check(CLI::Range(1, 86400));
+  boot->add_option("--console-log", bo.console_log);
+  boot->add_flag("-h,--help", boot_help);
+
+  auto usage = [](const std::string& why, const std::string& cmd) {
+    std::cerr << "mibuild: " << why << "\n(see `mibuild " << (cmd.empty() ? "" : cmd + " ") << "--help`)\n";
+    return kUsage;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::string cmd;
+    for (auto* sc : app.get_subcommands()) cmd = sc->get_name();
+    return usage(e.what(), cmd);
+  }
+  if (build_help) return std::cout << kBuildHelp << kExit, kOk;
+  if (validate_help) return std::cout << kValidateHelp << kExit, kOk;
+  if (roles_help) return std::cout << kRolesHelp << kExit, kOk;
+  if (boot_help) return std::cout << kBootHelp << kExit, kOk;
+  if (version) return std::cout << "mibuild " << mi::mibuild_version() << "\n", kOk;
+  if (help) return std::cout << kTopHelp << kExit, kOk;
+
+  if (build->parsed()) {
+    if (b.spec.empty()) b.spec = mi::default_spec_path();
+    return cmd_build(b);
+  }
+  if (validate->parsed()) return cmd_validate(vspec.empty() ? mi::default_spec_path() : vspec);
+  if (roles->parsed()) return cmd_roles(rspec.empty() ? mi::default_spec_path() : rspec);
+  if (boot->parsed()) {
+    if (bo.image.empty()) return usage("boot: IMAGE is required", "boot");
+    return cmd_boot(bo);
+  }
+  std::cerr << kTopHelp << kExit;
+  return kUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const mi::Error& e) {
+    std::cerr << "mibuild: " << e.what() << "\n";
+    return kFailed;
+  } catch (const std::exception& e) {
+    std::cerr << "mibuild: internal error: " << e.what() << "\n";
+    return kFailed;
+  }
+}

@@ -1,0 +1,213 @@
+// The Plan: per role, the ordered stages with a key each (sha256 over the stage's inputs and
+// the previous key) and the output files. Between validation (spec.cc) and the image build;
+// `mibuild build --dry-run` prints it, the manifest records it.
+#include "builder/plan.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "builder/roles.h"
+#include "common/digest.h"
+#include "common/error.h"
+
+namespace fs = std::filesystem;
+
+namespace mi {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ",") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+// One line per file of an overlay tree: relative path, type, mode, content (sha256 or link
+// target), so that adding, removing, renaming, chmod-ing or editing a file changes the key.
+void hash_tree(const std::string& root, const std::string& label, std::vector<std::string>& lines,
+               std::vector<std::string>& files) {
+  std::vector<fs::path> entries;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec))
+    entries.push_back(it->path());
+  if (ec) throw Error{root, "cannot read overlay: " + ec.message()};
+  std::sort(entries.begin(), entries.end());
+  for (const auto& p : entries) {
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0) throw Error{p.string(), "cannot stat"};
+    std::string rel = p.lexically_relative(root).string();
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    std::string line = label + ":" + rel + " mode=" + mode;
+    if (S_ISLNK(st.st_mode)) {
+      line += " link=" + fs::read_symlink(p).string();
+    } else if (S_ISDIR(st.st_mode)) {
+      line += " dir";
+    } else if (S_ISREG(st.st_mode)) {
+      line += " sha256=" + sha256_file_hex(p.string());
+      files.push_back(p.string());
+    } else {
+      throw Error{p.string(), "overlays may hold only files, directories and symlinks"};
+    }
+    lines.push_back(line);
+  }
+}
+
+Stage make_stage(const std::string& name, const std::string& prev, std::vector<std::string> inputs) {
+  std::string text = "stage " + name + "\nprevious " + prev + "\n";
+  for (const auto& i : inputs) text += i + "\n";
+  return Stage{name, sha256_hex(text), std::move(inputs)};
+}
+
+}  // namespace
+
+const std::vector<std::string>& stage_names() {
+  static const std::vector<std::string> v = {"bootstrap", "packages", "components", "overlays",
+                                             "firstboot", "finalize", "assemble",   "formats"};
+  return v;
+}
+
+std::string mibuild_version() {
+#ifdef MI_VERSION
+  return MI_VERSION;
+#else
+  return "0.1.0";
+#endif
+}
+
+std::string default_firstboot_binary() {
+  if (const char* e = std::getenv("MI_FIRSTBOOT_BINARY"); e && *e) return e;
+#ifdef MI_FIRSTBOOT_BINARY_DEFAULT
+  return MI_FIRSTBOOT_BINARY_DEFAULT;
+#else
+  return "";
+#endif
+}
+
+Plan make_plan(const Spec& spec, const PlanOptions& opts) {
+  Plan plan;
+  plan.spec_file = spec.file;
+  plan.out_dir = opts.out_dir.empty() ? "out" : opts.out_dir;
+  plan.formats = opts.formats.empty() ? spec.formats : opts.formats;
+  plan.manifest = (fs::path(plan.out_dir) / "manifest.json").string();
+  for (const auto& f : plan.formats)
+    if (auto why = check_format(f); !why.empty()) throw Error{"formats", why};
+  std::vector<std::string> roles = opts.roles.empty() ? spec.roles : opts.roles;
+  plan.input_files.push_back(spec.file);
+  for (const auto& r : roles) {
+    if (!spec.role_defs.count(r)) {
+      std::vector<std::string> known;
+      for (auto& [n, _] : spec.role_defs) known.push_back(n);
+      throw Error{"role " + r, "unknown role (roles: " + join(known, ", ") + ")"};
+    }
+  }
+  std::vector<std::string> overlay_files;
+
+  for (const auto& role_name : roles) {
+    RolePlan rp;
+    rp.role = role_name;
+    rp.resolved = resolve_role(spec, role_name);
+    const ResolvedRole& rr = rp.resolved;
+    rp.overlays = role_overlays(spec, rr);
+    std::string prev = "";
+
+    // bootstrap: the Debian base every role starts from.
+    rp.stages.push_back(make_stage("bootstrap", prev,
+                                   {"mibuild=" + mibuild_version(), "release=" + spec.base.release,
+                                    "mirror=" + spec.base.mirror, "kernel=" + spec.base.kernel,
+                                    "packages=" + join(spec.base.packages)}));
+    // packages: the role's own Debian packages.
+    rp.stages.push_back(make_stage("packages", rp.stages.back().key, {"packages=" + join(rr.packages)}));
+    // components: how each one is obtained, and whether it can be.
+    std::vector<std::string> comp;
+    for (const auto& cn : rr.components) {
+      auto it = spec.components.find(cn);
+      if (it == spec.components.end()) throw Error{"role " + role_name, "unknown component '" + cn + "'"};
+      const Component& c = it->second;
+      std::string why = component_unresolved_reason(spec, c);
+      std::string line = "component " + cn + " source=" + c.source + " packages=" + join(c.packages) +
+                         " suite=" + c.suite + " version=" + c.version + " url=" + c.url + " path=" + c.path +
+                         " sha256=" + c.sha256 + " optional=" + (c.optional ? "true" : "false");
+      if (!c.path.empty() && why.empty()) {
+        line += " file-sha256=" + sha256_file_hex(spec_path(spec, c.path));
+        plan.input_files.push_back(spec_path(spec, c.path));
+      }
+      line += why.empty() ? " status=present" : " status=absent";
+      comp.push_back(line);
+      if (!why.empty()) rp.absent.push_back(cn + " (" + (c.optional ? "optional; " : "") + why + ")");
+    }
+    rp.stages.push_back(make_stage("components", rp.stages.back().key, comp));
+    // overlays: every file of every overlay tree, then the users (accounts and authorized_keys).
+    std::vector<std::string> ov;
+    for (const auto& o : rp.overlays)
+      hash_tree((fs::path(spec.overlays_dir) / o).string(), o, ov, overlay_files);
+    for (const auto& u : spec.users)
+      ov.push_back("user " + u.name + " groups=" + join(u.groups) + " keys=" + sha256_hex(join(u.ssh_keys, "\n")));
+    rp.stages.push_back(make_stage("overlays", rp.stages.back().key, ov));
+    // firstboot: mi-firstboot itself and the cluster defaults baked in for it.
+    const ClusterDefaults& cl = spec.cluster;
+    std::string fb = opts.firstboot_binary;
+    std::error_code ec;
+    std::string fb_hash = !fb.empty() && fs::is_regular_file(fb, ec) ? sha256_file_hex(fb) : "absent";
+    rp.stages.push_back(make_stage(
+        "firstboot", rp.stages.back().key,
+        {"mi-firstboot sha256=" + fb_hash, "role=" + role_name, "cluster=" + cl.name, "datacenter=" + cl.datacenter,
+         "control_count=" + std::to_string(cl.control_count), "discovery=" + cl.discovery.method,
+         "peers=" + join(cl.discovery.peers), "dns_name=" + cl.discovery.dns_name,
+         "beacon_group=" + cl.discovery.beacon_group, "cloud_join=" + cl.discovery.cloud_join,
+         "wan_join=" + join(cl.wan_join)}));
+    // finalize: enabled services, identity-free clean-up, timestamps.
+    const char* sde = std::getenv("SOURCE_DATE_EPOCH");
+    rp.stages.push_back(make_stage("finalize", rp.stages.back().key,
+                                   {"services=" + join(rr.services), "name=" + spec.name,
+                                    "source_date_epoch=" + std::string(sde ? sde : "")}));
+    // assemble: the disk layout and the seed its UUIDs come from.
+    rp.stages.push_back(make_stage("assemble", rp.stages.back().key,
+                                   {"seed=" + spec.seed, "esp_mb=" + std::to_string(spec.disk.esp_mb),
+                                    "var_mb=" + std::to_string(spec.disk.var_mb)}));
+    // formats: one output per format.
+    std::vector<std::string> fmt;
+    for (const auto& f : plan.formats) {
+      std::string out = (fs::path(plan.out_dir) / (spec.name + "-" + role_name + "." + format_extension(f))).string();
+      rp.outputs.emplace_back(f, out);
+      fmt.push_back("format " + f + " -> " + fs::path(out).filename().string());
+    }
+    rp.stages.push_back(make_stage("formats", rp.stages.back().key, fmt));
+    plan.roles.push_back(std::move(rp));
+  }
+  for (const auto& rf : spec.role_files) plan.input_files.push_back(rf);
+  std::sort(overlay_files.begin(), overlay_files.end());
+  overlay_files.erase(std::unique(overlay_files.begin(), overlay_files.end()), overlay_files.end());
+  for (auto& f : overlay_files) plan.input_files.push_back(f);
+  return plan;
+}
+
+std::string format_plan(const Plan& plan) {
+  std::string out = "plan: " + plan.spec_file + " -> " + plan.out_dir + "/ (formats: " + join(plan.formats, ", ") +
+                    ")\n";
+  for (const auto& rp : plan.roles) {
+    const ResolvedRole& r = rp.resolved;
+    out += "\nrole " + rp.role + "\n";
+    out += "  packages:   " + join(r.packages, " ") + "\n";
+    out += "  components: " + join(r.components, " ") + "\n";
+    out += "  overlays:   " + join(rp.overlays, " ") + "\n";
+    out += "  services:   " + join(r.services, " ") + "\n";
+    out += "  stages:\n";
+    for (size_t i = 0; i < rp.stages.size(); i++) {
+      std::string n = rp.stages[i].name;
+      n.resize(11, ' ');
+      out += "    " + std::to_string(i + 1) + ". " + n + " " + rp.stages[i].key + "\n";
+    }
+    out += "  outputs:\n";
+    for (const auto& [f, path] : rp.outputs) out += "    " + path + " (" + f + ")\n";
+    for (const auto& a : rp.absent) out += "  not in image: " + a + "\n";
+  }
+  out += "\nmanifest: " + plan.manifest + "\n";
+  return out;
+}
+
+}  // namespace mi

@@ -1,0 +1,701 @@
+// Reading and checking the image spec: spec.yaml plus every roles/*.yaml next to it. The first
+// step of `mibuild`: everything later (roles.cc, plan.cc, the image build) trusts the Spec.
+// Parsing never stops at the first problem; every error carries the file:line:col of the value
+// (or key) it is about, taken from yaml-cpp's marks.
+#include "builder/spec.h"
+
+#include <arpa/inet.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <set>
+
+#include "builder/roles.h"
+#include "common/error.h"
+
+namespace fs = std::filesystem;
+
+namespace mi {
+
+std::string Pos::str() const {
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+std::string Diag::str() const { return pos.str() + ": " + message; }
+
+namespace {
+
+std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+// Collects errors and notes for one file.
+struct Ctx {
+  std::string file;
+  std::vector<Diag>* errors;
+  std::vector<Diag>* notes;
+
+  Pos pos(const YAML::Node& n, const Pos& fallback) const {
+    if (!n.IsDefined()) return fallback;
+    YAML::Mark m = n.Mark();
+    if (m.is_null()) return fallback;
+    return Pos{file, m.line + 1, m.column + 1};
+  }
+  void error(const Pos& p, std::string msg) const { errors->push_back(Diag{p, std::move(msg)}); }
+  void note(const Pos& p, std::string msg) const { notes->push_back(Diag{p, std::move(msg)}); }
+};
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "\"" + n.Scalar() + "\"";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    default: return "nothing";
+  }
+}
+
+std::string sub(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+bool is_password_key(std::string k) {
+  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  return k.find("password") != std::string::npos || k.find("passwd") != std::string::npos;
+}
+
+// One key: value pair of a map, with the positions of both.
+struct Entry {
+  std::string key;
+  YAML::Node value;
+  Pos key_pos;
+  Pos value_pos;  // the key's position when the value is empty
+};
+
+// A YAML map checked for its keys: duplicates, unknown keys (naming the valid ones), and any
+// key that looks like a password are reported; only valid keys are kept.
+struct MapView {
+  std::string path;
+  Pos pos;
+  std::vector<Entry> entries;
+  const Entry* get(const std::string& key) const {
+    for (auto& e : entries)
+      if (e.key == key) return &e;
+    return nullptr;
+  }
+};
+
+std::optional<MapView> as_map(const Ctx& c, const YAML::Node& node, const Pos& at, const std::string& path,
+                              const std::vector<std::string>& valid) {
+  if (!node.IsMap()) {
+    c.error(at, (path.empty() ? "spec" : path) + ": expected a map, got " + describe(node));
+    return std::nullopt;
+  }
+  MapView m{path, at, {}};
+  std::map<std::string, Pos> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    Pos kp = c.pos(it->first, at);
+    if (!it->first.IsScalar()) {
+      c.error(kp, (path.empty() ? "spec" : path) + ": keys must be plain names, got " + describe(it->first));
+      continue;
+    }
+    std::string key = it->first.Scalar();
+    std::string where = sub(path, key);
+    if (auto s = seen.find(key); s != seen.end()) {
+      c.error(kp, where + ": duplicate key (first at line " + std::to_string(s->second.line) + ")");
+      continue;
+    }
+    seen[key] = kp;
+    if (is_password_key(key)) {
+      c.error(kp, where + ": passwords are not accepted in a spec; users log in with ssh_keys "
+                          "(public keys, one authorized_keys line each)");
+      continue;
+    }
+    if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
+      c.error(kp, "unknown key '" + key + "'" + (path.empty() ? "" : " in " + path) + " (valid keys: " +
+                      join(valid) + ")");
+      continue;
+    }
+    m.entries.push_back(Entry{key, it->second, kp, c.pos(it->second, kp)});
+  }
+  return m;
+}
+
+// Typed getters: leave `out` unchanged when the key is absent or null; report a wrong type.
+bool get_str(const Ctx& c, const MapView& m, const std::string& key, std::string& out, Pos* where = nullptr) {
+  const Entry* e = m.get(key);
+  if (!e || e->value.IsNull()) return false;
+  if (!e->value.IsScalar()) {
+    c.error(e->value_pos, sub(m.path, key) + ": expected a string, got " + describe(e->value));
+    return false;
+  }
+  out = e->value.Scalar();
+  if (where) *where = e->value_pos;
+  return true;
+}
+
+bool get_int(const Ctx& c, const MapView& m, const std::string& key, int& out, Pos* where = nullptr) {
+  const Entry* e = m.get(key);
+  if (!e || e->value.IsNull()) return false;
+  const std::string& s = e->value.IsScalar() ? e->value.Scalar() : std::string();
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (!e->value.IsScalar() || s.empty() || ec != std::errc() || p != s.data() + s.size()) {
+    c.error(e->value_pos, sub(m.path, key) + ": expected an integer, got " + describe(e->value));
+    return false;
+  }
+  out = v;
+  if (where) *where = e->value_pos;
+  return true;
+}
+
+bool get_bool(const Ctx& c, const MapView& m, const std::string& key, bool& out) {
+  const Entry* e = m.get(key);
+  if (!e || e->value.IsNull()) return false;
+  const std::string s = e->value.IsScalar() ? e->value.Scalar() : std::string();
+  if (s == "true" || s == "yes") {
+    out = true;
+  } else if (s == "false" || s == "no") {
+    out = false;
+  } else {
+    c.error(e->value_pos, sub(m.path, key) + ": expected true or false, got " + describe(e->value));
+    return false;
+  }
+  return true;
+}
+
+bool get_list(const Ctx& c, const MapView& m, const std::string& key, std::vector<std::string>& out,
+              std::vector<Pos>* positions = nullptr, Pos* where = nullptr) {
+  const Entry* e = m.get(key);
+  if (!e || e->value.IsNull()) return false;
+  if (where) *where = e->value_pos;
+  if (!e->value.IsSequence()) {
+    c.error(e->value_pos, sub(m.path, key) + ": expected a list of strings, got " + describe(e->value));
+    return false;
+  }
+  out.clear();
+  if (positions) positions->clear();
+  for (size_t i = 0; i < e->value.size(); i++) {
+    const YAML::Node& item = e->value[i];
+    Pos ip = c.pos(item, e->value_pos);
+    if (!item.IsScalar()) {
+      c.error(ip, idx(sub(m.path, key), i) + ": expected a string, got " + describe(item));
+      continue;
+    }
+    out.push_back(item.Scalar());
+    if (positions) positions->push_back(ip);
+  }
+  return true;
+}
+
+// A name that becomes part of a file name or a unit: lower-case letters, digits, '-'.
+bool is_name(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char ch : s)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
+  return s.front() != '-';
+}
+
+bool is_package_name(const std::string& s) {  // Debian policy 5.6.1
+  if (s.size() < 2) return false;
+  for (char ch : s)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.')) return false;
+  return std::isalnum(static_cast<unsigned char>(s.front()));
+}
+
+bool is_user_name(const std::string& s) {
+  if (s.empty() || s.size() > 32) return false;
+  if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return false;
+  for (char ch : s)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) return false;
+  return true;
+}
+
+bool is_sha256(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char ch : s)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F'))) return false;
+  return true;
+}
+
+const std::vector<std::string> kSshKeyTypes = {
+    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"};
+
+// "" when `line` looks like an authorized_keys line ("TYPE BASE64 [comment]"), else why not.
+std::string check_ssh_key(const std::string& line) {
+  if (line.find("PRIVATE KEY") != std::string::npos)
+    return "this is a private key; put only public keys (the .pub file's line) in a spec";
+  auto sp = line.find(' ');
+  std::string type = line.substr(0, sp);
+  if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end())
+    return "not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with TYPE one of " +
+           join(kSshKeyTypes);
+  std::string rest = sp == std::string::npos ? "" : line.substr(sp + 1);
+  std::string b64 = rest.substr(0, rest.find(' '));
+  if (b64.size() < 16 || b64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
+                             std::string::npos)
+    return "not an OpenSSH public key line: the key data after \"" + type + "\" is not base64";
+  return "";
+}
+
+// "ADDR:PORT" with ADDR an IPv4 multicast address.
+bool is_multicast_group(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  in_addr a{};
+  if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a) != 1) return false;
+  uint32_t h = ntohl(a.s_addr);
+  if ((h >> 28) != 0xe) return false;
+  int port = 0;
+  std::string ps = s.substr(colon + 1);
+  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+  return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
+}
+
+const std::vector<std::string> kTopKeys = {"name",     "seed",         "base",  "roles",      "roles_dir",
+                                           "formats",  "overlays",     "overlays_dir", "users", "components",
+                                           "cluster",  "disk"};
+const std::vector<std::string> kBaseKeys = {"release", "mirror", "kernel", "packages"};
+const std::vector<std::string> kUserKeys = {"name", "ssh_keys", "groups"};
+const std::vector<std::string> kComponentKeys = {"source", "packages", "suite",  "version",
+                                                 "url",    "path",     "sha256", "optional"};
+const std::vector<std::string> kClusterKeys = {"name", "datacenter", "control_count", "discovery", "wan_join"};
+const std::vector<std::string> kDiscoveryKeys = {"method", "peers", "dns_name", "beacon_group", "cloud_join"};
+const std::vector<std::string> kDiskKeys = {"esp_mb", "var_mb"};
+const std::vector<std::string> kRoleKeys = {"name", "include", "packages", "components", "overlays", "services"};
+const std::vector<std::string> kMethods = {"static", "dns", "beacon", "cloud"};
+// Started by mi-firstboot once the cluster has agreed, with the configuration it writes.
+const std::vector<std::string> kFirstbootServices = {"consul", "zookeeper"};
+
+bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    c.error(Pos{path, 0, 0}, "file not found");
+    return false;
+  }
+  try {
+    out = YAML::LoadFile(path);
+  } catch (const YAML::ParserException& e) {
+    c.error(Pos{path, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+    return false;
+  } catch (const YAML::Exception& e) {
+    c.error(Pos{path, 0, 0}, std::string("cannot read: ") + e.what());
+    return false;
+  }
+  return true;
+}
+
+void check_packages(const Ctx& c, const std::string& path, const std::vector<std::string>& pkgs,
+                    const std::vector<Pos>& pos) {
+  for (size_t i = 0; i < pkgs.size() && i < pos.size(); i++)
+    if (!is_package_name(pkgs[i]))
+      c.error(pos[i], idx(path, i) + ": '" + pkgs[i] +
+                          "' is not a Debian package name (lower-case letters, digits, + - .; at least 2)");
+}
+
+void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry& e) {
+  std::string path = "components." + name;
+  Component comp;
+  comp.name = name;
+  comp.pos = e.key_pos;
+  if (!is_name(name))
+    c.error(e.key_pos, path + ": component names are lower-case letters, digits and '-'");
+  auto m = as_map(c, e.value, e.value_pos, path, kComponentKeys);
+  if (!m) {
+    s.components[name] = comp;
+    return;
+  }
+  Pos src_pos = e.key_pos, sha_pos = e.key_pos, path_pos = e.key_pos, url_pos = e.key_pos;
+  std::vector<Pos> pkg_pos;
+  bool has_packages = get_list(c, *m, "packages", comp.packages, &pkg_pos);
+  get_str(c, *m, "suite", comp.suite);
+  get_str(c, *m, "version", comp.version);
+  get_str(c, *m, "url", comp.url, &url_pos);
+  get_str(c, *m, "path", comp.path, &path_pos);
+  get_str(c, *m, "sha256", comp.sha256, &sha_pos);
+  get_bool(c, *m, "optional", comp.optional);
+  if (!get_str(c, *m, "source", comp.source, &src_pos)) {
+    c.error(e.key_pos, path + ": missing 'source' (debian or artifact)");
+  } else if (comp.source == "debian") {
+    if (!has_packages) comp.packages = {name};
+    check_packages(c, path + ".packages", comp.packages, pkg_pos);
+    for (const char* k : {"url", "path", "sha256"})
+      if (const Entry* x = m->get(k))
+        c.error(x->key_pos, path + "." + k + ": only valid with source: artifact (this component is a Debian package)");
+  } else if (comp.source == "artifact") {
+    check_packages(c, path + ".packages", comp.packages, pkg_pos);
+    if (const Entry* x = m->get("suite"))
+      c.error(x->key_pos, path + ".suite: only valid with source: debian");
+    if (!comp.sha256.empty() && !is_sha256(comp.sha256))
+      c.error(sha_pos, path + ".sha256: not a SHA-256: expected 64 hex digits, got " +
+                           std::to_string(comp.sha256.size()) + " characters");
+    if (!comp.url.empty() && comp.url.rfind("http://", 0) != 0 && comp.url.rfind("https://", 0) != 0)
+      c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"");
+    bool located = !comp.url.empty() || !comp.path.empty();
+    if (located && comp.sha256.empty())
+      c.error(e.key_pos, path + ": an artifact needs sha256 (the SHA-256 of the file, 64 hex digits) to be checked "
+                                "against");
+    std::error_code ec;
+    bool path_missing = !comp.path.empty() && !fs::exists(spec_path(s, comp.path), ec);
+    if (!located) {
+      std::string how = "provide " + path + ".url+sha256 or path+sha256";
+      if (comp.optional)
+        c.note(e.key_pos, "not in image: " + name + " (optional; " + how + ")");
+      else
+        c.error(e.key_pos, path + ": cannot be resolved: an artifact needs url or path; " + how +
+                               ", or mark it optional: true");
+    } else if (path_missing) {
+      std::string what = path + ".path: file not found: " + spec_path(s, comp.path);
+      if (comp.optional)
+        c.note(path_pos, "not in image: " + name + " (optional; " + what + ")");
+      else
+        c.error(path_pos, what);
+    }
+  } else {
+    c.error(src_pos, path + ".source: unknown source '" + comp.source + "' (valid: debian, artifact)");
+  }
+  s.components[name] = comp;
+}
+
+void parse_users(const Ctx& c, Spec& s, const Entry& e) {
+  if (e.value.IsNull()) return;
+  if (!e.value.IsSequence()) {
+    c.error(e.value_pos, "users: expected a list of users ({name, ssh_keys, groups}), got " + describe(e.value));
+    return;
+  }
+  std::map<std::string, Pos> seen;
+  for (size_t i = 0; i < e.value.size(); i++) {
+    std::string path = idx("users", i);
+    Pos up = c.pos(e.value[i], e.value_pos);
+    auto m = as_map(c, e.value[i], up, path, kUserKeys);
+    if (!m) continue;
+    User u;
+    u.pos = up;
+    Pos name_pos = up;
+    if (!get_str(c, *m, "name", u.name, &name_pos)) {
+      c.error(up, path + ": missing 'name'");
+    } else if (!is_user_name(u.name)) {
+      c.error(name_pos, path + ".name: '" + u.name + "' is not a valid user name (a-z, 0-9, _ and -, at most 32)");
+    } else if (auto d = seen.find(u.name); d != seen.end()) {
+      c.error(name_pos, path + ".name: duplicate user '" + u.name + "' (first at " + d->second.str() + ")");
+    } else {
+      seen[u.name] = name_pos;
+    }
+    std::vector<Pos> key_pos;
+    get_list(c, *m, "ssh_keys", u.ssh_keys, &key_pos);
+    for (size_t k = 0; k < u.ssh_keys.size(); k++)
+      if (auto why = check_ssh_key(u.ssh_keys[k]); !why.empty()) c.error(key_pos[k], idx(path + ".ssh_keys", k) + ": " + why);
+    get_list(c, *m, "groups", u.groups);
+    s.users.push_back(u);
+  }
+}
+
+void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
+  auto m = as_map(c, e.value, e.value_pos, "cluster", kClusterKeys);
+  if (!m) return;
+  ClusterDefaults& cl = s.cluster;
+  Pos p = e.key_pos;
+  if (get_str(c, *m, "name", cl.name, &p) && !is_name(cl.name))
+    c.error(p, "cluster.name: '" + cl.name + "' is not a valid name (lower-case letters, digits and '-')");
+  if (get_str(c, *m, "datacenter", cl.datacenter, &p) && !is_name(cl.datacenter))
+    c.error(p, "cluster.datacenter: '" + cl.datacenter + "' is not a valid name (lower-case letters, digits and '-')");
+  if (get_int(c, *m, "control_count", cl.control_count, &p)) {
+    if (cl.control_count < 1)
+      c.error(p, "cluster.control_count: must be at least 1, got " + std::to_string(cl.control_count));
+    else if (cl.control_count % 2 == 0)
+      c.error(p, "cluster.control_count: " + std::to_string(cl.control_count) + " is even; use " +
+                     std::to_string(cl.control_count - 1) + " or " + std::to_string(cl.control_count + 1) +
+                     ": an even count gives no extra fault tolerance over one node fewer and more ways to "
+                     "tie a vote");
+  }
+  get_list(c, *m, "wan_join", cl.wan_join);
+  if (const Entry* d = m->get("discovery")) {
+    auto dm = as_map(c, d->value, d->value_pos, "cluster.discovery", kDiscoveryKeys);
+    if (dm) {
+      Discovery& di = cl.discovery;
+      if (get_str(c, *dm, "method", di.method, &p) &&
+          std::find(kMethods.begin(), kMethods.end(), di.method) == kMethods.end())
+        c.error(p, "cluster.discovery.method: unknown method '" + di.method + "' (valid: " + join(kMethods) + ")");
+      get_list(c, *dm, "peers", di.peers);
+      get_str(c, *dm, "dns_name", di.dns_name);
+      get_str(c, *dm, "cloud_join", di.cloud_join);
+      if (get_str(c, *dm, "beacon_group", di.beacon_group, &p) && !is_multicast_group(di.beacon_group))
+        c.error(p, "cluster.discovery.beacon_group: expected an IPv4 multicast ADDRESS:PORT (e.g. "
+                   "239.255.77.77:7946), got \"" + di.beacon_group + "\"");
+    }
+  }
+}
+
+void parse_disk(const Ctx& c, Spec& s, const Entry& e) {
+  auto m = as_map(c, e.value, e.value_pos, "disk", kDiskKeys);
+  if (!m) return;
+  Pos p;
+  if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p) && s.disk.esp_mb < 32)
+    c.error(p, "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
+  if (get_int(c, *m, "var_mb", s.disk.var_mb, &p) && s.disk.var_mb < 16)
+    c.error(p, "disk.var_mb: must be at least 16, got " + std::to_string(s.disk.var_mb));
+}
+
+// One roles/<x>.yaml. Duplicate names are found by the caller.
+std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
+  YAML::Node root;
+  if (!load_yaml(c, file, root)) return std::nullopt;
+  Pos top{file, 1, 1};
+  auto m = as_map(c, root, c.pos(root, top), "", kRoleKeys);
+  if (!m) return std::nullopt;
+  Role r;
+  r.file = file;
+  r.pos = top;
+  r.name = fs::path(file).stem().string();
+  Pos np = top;
+  if (get_str(c, *m, "name", r.name, &np)) r.pos = np;
+  if (!is_name(r.name)) c.error(np, "name: '" + r.name + "' is not a valid role name (lower-case letters, digits, '-')");
+  get_list(c, *m, "include", r.include, &r.include_pos);
+  std::vector<Pos> pkg_pos, svc_pos;
+  get_list(c, *m, "packages", r.packages, &pkg_pos);
+  check_packages(c, "packages", r.packages, pkg_pos);
+  get_list(c, *m, "components", r.components, &r.component_pos);
+  get_list(c, *m, "overlays", r.overlays, &r.overlay_pos);
+  get_list(c, *m, "services", r.services, &svc_pos);
+  for (size_t i = 0; i < r.services.size(); i++) {
+    std::string unit = r.services[i];
+    std::string bare = unit.size() > 8 && unit.ends_with(".service") ? unit.substr(0, unit.size() - 8) : unit;
+    if (std::find(kFirstbootServices.begin(), kFirstbootServices.end(), bare) != kFirstbootServices.end())
+      c.error(svc_pos[i], idx("services", i) + ": " + unit +
+                              " is started by mi-firstboot once the cluster has agreed on its configuration; "
+                              "enabled at boot it would start unconfigured (list the component instead)");
+  }
+  return r;
+}
+
+void check_overlays(const Ctx& c, const Spec& s, const std::string& path, const std::vector<std::string>& names,
+                    const std::vector<Pos>& pos) {
+  for (size_t i = 0; i < names.size() && i < pos.size(); i++) {
+    const std::string& n = names[i];
+    std::error_code ec;
+    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
+      c.error(pos[i], idx(path, i) + ": '" + n + "' is not an overlay name (a directory directly under " +
+                          s.overlays_dir + ")");
+    else if (!fs::is_directory(fs::path(s.overlays_dir) / n, ec))
+      c.error(pos[i], idx(path, i) + ": overlay directory not found: " + (fs::path(s.overlays_dir) / n).string());
+  }
+}
+
+}  // namespace
+
+std::string spec_path(const Spec& spec, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return (fs::path(spec.dir.empty() ? "." : spec.dir) / p).lexically_normal().string();
+}
+
+const std::vector<std::string>& known_formats() {
+  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd",  "ami",
+                                             "openstack", "vagrant", "pxe", "iso", "tar"};
+  return v;
+}
+
+const std::vector<std::string>& supported_formats() {
+  static const std::vector<std::string> v = {"raw", "qcow2"};
+  return v;
+}
+
+std::string check_format(const std::string& format) {
+  const auto& sup = supported_formats();
+  const auto& known = known_formats();
+  if (std::find(sup.begin(), sup.end(), format) != sup.end()) return "";
+  if (std::find(known.begin(), known.end(), format) != known.end())
+    return "format '" + format + "' is not yet supported (supported: " + join(sup) + ")";
+  return "unknown format '" + format + "' (supported: " + join(sup) + ")";
+}
+
+std::string format_extension(const std::string& format) {
+  if (format == "openstack") return "qcow2";
+  if (format == "vagrant") return "box";
+  if (format == "pxe" || format == "ami") return format + ".tar";
+  return format;
+}
+
+std::string component_unresolved_reason(const Spec& spec, const Component& c) {
+  if (c.source != "artifact") return "";
+  std::string how = "provide components." + c.name + ".url+sha256 or path+sha256";
+  if (!is_sha256(c.sha256)) return how;
+  if (!c.url.empty()) return "";
+  std::error_code ec;
+  if (!c.path.empty()) {
+    if (fs::is_regular_file(spec_path(spec, c.path), ec)) return "";
+    return "components." + c.name + ".path not found: " + spec_path(spec, c.path) + "; " + how;
+  }
+  return how;
+}
+
+std::string default_spec_path() {
+  if (const char* e = std::getenv("MI_SPEC"); e && *e) return e;
+#ifdef MI_DEFAULT_SPEC
+  return MI_DEFAULT_SPEC;
+#else
+  return "spec.yaml";
+#endif
+}
+
+SpecResult parse_spec(const std::string& path) {
+  SpecResult r;
+  Spec& s = r.spec;
+  s.file = path;
+  s.dir = fs::path(path).parent_path().string();
+  if (s.dir.empty()) s.dir = ".";
+  s.roles_dir = spec_path(s, "roles");
+  s.overlays_dir = spec_path(s, "overlays");
+  Ctx c{path, &r.errors, &r.notes};
+
+  YAML::Node root;
+  if (!load_yaml(c, path, root)) return r;
+  Pos top{path, 1, 1};
+  if (root.IsNull()) {
+    c.error(top, "the spec is empty (expected a map with keys: " + join(kTopKeys) + ")");
+    return r;
+  }
+  auto m = as_map(c, root, c.pos(root, top), "", kTopKeys);
+  if (!m) return r;
+
+  Pos p = top;
+  if (get_str(c, *m, "name", s.name, &p) && !is_name(s.name))
+    c.error(p, "name: '" + s.name + "' is not a valid image name (lower-case letters, digits and '-')");
+  if (get_str(c, *m, "seed", s.seed, &p) && s.seed.empty()) c.error(p, "seed: must not be empty (omit it to use name)");
+  if (s.seed.empty()) s.seed = s.name;
+  if (get_str(c, *m, "roles_dir", s.roles_dir)) s.roles_dir = spec_path(s, s.roles_dir);
+  if (get_str(c, *m, "overlays_dir", s.overlays_dir, &p)) {
+    s.overlays_dir = spec_path(s, s.overlays_dir);
+    std::error_code ec;
+    if (!fs::is_directory(s.overlays_dir, ec)) c.error(p, "overlays_dir: directory not found: " + s.overlays_dir);
+  }
+
+  if (const Entry* e = m->get("base")) {
+    if (auto bm = as_map(c, e->value, e->value_pos, "base", kBaseKeys)) {
+      get_str(c, *bm, "release", s.base.release);
+      if (get_str(c, *bm, "mirror", s.base.mirror, &p) && s.base.mirror.rfind("http://", 0) != 0 &&
+          s.base.mirror.rfind("https://", 0) != 0 && s.base.mirror.rfind("file:/", 0) != 0)
+        c.error(p, "base.mirror: expected an http://, https:// or file:/ URL, got \"" + s.base.mirror + "\"");
+      if (get_str(c, *bm, "kernel", s.base.kernel, &p) && !is_package_name(s.base.kernel))
+        c.error(p, "base.kernel: '" + s.base.kernel + "' is not a Debian package name");
+      std::vector<Pos> pkg_pos;
+      get_list(c, *bm, "packages", s.base.packages, &pkg_pos);
+      check_packages(c, "base.packages", s.base.packages, pkg_pos);
+    }
+  }
+
+  bool roles_given = get_list(c, *m, "roles", s.roles, &s.roles_pos, &p);
+  if (roles_given && s.roles.empty()) c.error(p, "roles: empty list: nothing to build");
+  Pos formats_at = top;
+  if (get_list(c, *m, "formats", s.formats, &s.formats_pos, &formats_at)) {
+    if (s.formats.empty()) c.error(formats_at, "formats: empty list: nothing to write");
+    for (size_t i = 0; i < s.formats.size(); i++)
+      if (auto why = check_format(s.formats[i]); !why.empty()) c.error(s.formats_pos[i], idx("formats", i) + ": " + why);
+  } else {
+    s.formats = {"raw"};
+  }
+  get_list(c, *m, "overlays", s.overlays, &s.overlays_pos);
+  if (const Entry* e = m->get("users")) parse_users(c, s, *e);
+  // Components: a map of free names, so walked here rather than through as_map's key list.
+  if (const Entry* e = m->get("components"); e && !e->value.IsNull()) {
+    if (!e->value.IsMap())
+      c.error(e->value_pos, "components: expected a map of name: {source, ...}, got " + describe(e->value));
+    if (e->value.IsMap()) {
+      std::set<std::string> seen;
+      for (auto it = e->value.begin(); it != e->value.end(); ++it) {
+        Pos kp = c.pos(it->first, e->value_pos);
+        if (!it->first.IsScalar()) {
+          c.error(kp, "components: names must be plain strings");
+          continue;
+        }
+        std::string name = it->first.Scalar();
+        if (!seen.insert(name).second) {
+          c.error(kp, "components." + name + ": duplicate component");
+          continue;
+        }
+        parse_component(c, s, name, Entry{name, it->second, kp, c.pos(it->second, kp)});
+      }
+    }
+  }
+  if (const Entry* e = m->get("cluster")) parse_cluster(c, s, *e);
+  if (const Entry* e = m->get("disk")) parse_disk(c, s, *e);
+  check_overlays(c, s, "overlays", s.overlays, s.overlays_pos);
+
+  // roles/*.yaml: every file is read and checked, whether built or not.
+  std::error_code ec;
+  if (!fs::is_directory(s.roles_dir, ec)) {
+    const Entry* e = m->get("roles_dir");
+    c.error(e ? e->value_pos : top, "roles directory not found: " + s.roles_dir);
+  } else {
+    for (auto& de : fs::directory_iterator(s.roles_dir, ec)) {
+      auto ext = de.path().extension();
+      if (de.is_regular_file() && (ext == ".yaml" || ext == ".yml")) s.role_files.push_back(de.path().string());
+    }
+    std::sort(s.role_files.begin(), s.role_files.end());
+  }
+  for (const auto& file : s.role_files) {
+    Ctx rc{file, &r.errors, &r.notes};
+    auto role = parse_role_file(rc, file);
+    if (!role) continue;
+    if (auto d = s.role_defs.find(role->name); d != s.role_defs.end()) {
+      rc.error(role->pos, "duplicate role '" + role->name + "' (also defined at " + d->second.pos.str() + ")");
+      c.error(d->second.pos, "duplicate role '" + role->name + "' (also defined at " + role->pos.str() + ")");
+      continue;
+    }
+    check_overlays(rc, s, "overlays", role->overlays, role->overlay_pos);
+    for (size_t i = 0; i < role->components.size(); i++) {
+      const std::string& cn = role->components[i];
+      if (s.components.count(cn)) continue;
+      std::vector<std::string> names;
+      for (auto& [n, _] : s.components) names.push_back(n);
+      rc.error(role->component_pos[i], idx("components", i) + ": unknown component '" + cn + "' (" +
+                                           (names.empty() ? std::string("the spec defines none")
+                                                          : "defined in " + path + ": " + join(names)) +
+                                           ")");
+    }
+    s.role_defs[role->name] = *role;
+  }
+  std::vector<std::string> found;
+  for (auto& [n, _] : s.role_defs) found.push_back(n);
+  if (!roles_given) s.roles = found;
+  std::set<std::string> listed;
+  for (size_t i = 0; i < s.roles.size() && i < s.roles_pos.size(); i++) {
+    const std::string& rn = s.roles[i];
+    if (!listed.insert(rn).second) c.error(s.roles_pos[i], idx("roles", i) + ": role '" + rn + "' listed twice");
+    if (!s.role_defs.count(rn))
+      c.error(s.roles_pos[i], idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
+                                  (found.empty() ? "no roles in " + s.roles_dir
+                                                 : "roles in " + s.roles_dir + ": " + join(found)) +
+                                  ")");
+  }
+  for (auto& d : check_role_includes(s)) r.errors.push_back(d);
+
+  // File order: the spec first, then each roles file; within a file by position.
+  auto rank = [&](const Diag& d) { return d.pos.file == path ? 0 : 1; };
+  std::stable_sort(r.errors.begin(), r.errors.end(), [&](const Diag& a, const Diag& b) {
+    if (rank(a) != rank(b)) return rank(a) < rank(b);
+    if (a.pos.file != b.pos.file) return a.pos.file < b.pos.file;
+    if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+    return a.pos.col < b.pos.col;
+  });
+  return r;
+}
+
+Spec load_spec(const std::string& path) {
+  SpecResult r = parse_spec(path);
+  if (!r.ok()) {
+    std::string more = r.errors.size() > 1 ? " (and " + std::to_string(r.errors.size() - 1) +
+                                                 " more problems: run `mibuild validate " + path + "`)"
+                                           : "";
+    throw Error{r.errors[0].pos.str(), r.errors[0].message + more};
+  }
+  return r.spec;
+}
+
+}  // namespace mi
