@@ -1,0 +1,118 @@
+// decide_ensemble(): the deterministic choice of the ZooKeeper ensemble from Consul's Raft
+// peers, and its JSON form in Consul KV / state.json.
+#include "firstboot/agreement.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/error.h"
+
+namespace mi::firstboot {
+namespace {
+
+// Sort key: family rank (IPv4 < IPv6 < other), then the address bytes, then the text.
+struct AddressKey {
+  int rank = 2;
+  std::array<uint8_t, 16> bytes{};
+  std::string text;
+  auto operator<=>(const AddressKey&) const = default;
+};
+
+AddressKey address_key(const std::string& a) {
+  AddressKey k;
+  k.text = a;
+  in_addr v4;
+  in6_addr v6;
+  if (inet_pton(AF_INET, a.c_str(), &v4) == 1) {
+    k.rank = 0;
+    memcpy(k.bytes.data(), &v4, 4);
+  } else if (inet_pton(AF_INET6, a.c_str(), &v6) == 1) {
+    k.rank = 1;
+    memcpy(k.bytes.data(), &v6, 16);
+  }
+  return k;
+}
+
+}  // namespace
+
+Ensemble decide_ensemble(const std::vector<Peer>& peers, int n) {
+  if (n < 1) throw Error("ensemble", "ensemble size must be at least 1, got " + std::to_string(n));
+  // Deduplicate by address; of several names for one address the smallest non-empty one
+  // wins, so that the result does not depend on input order.
+  std::map<std::string, std::string> by_address;
+  for (const auto& p : peers) {
+    if (p.address.empty()) continue;
+    auto [it, inserted] = by_address.emplace(p.address, p.name);
+    if (!inserted && !p.name.empty() && (it->second.empty() || p.name < it->second)) it->second = p.name;
+  }
+  std::vector<std::pair<AddressKey, std::string>> sorted;
+  for (const auto& [addr, name] : by_address) sorted.push_back({address_key(addr), name});
+  std::sort(sorted.begin(), sorted.end());
+  if (int(sorted.size()) < n)
+    throw Error("ensemble", "need " + std::to_string(n) + " control nodes, have " + std::to_string(sorted.size()));
+  Ensemble e;
+  for (int i = 0; i < n; i++) e.members.push_back({i + 1, sorted[size_t(i)].second, sorted[size_t(i)].first.text});
+  return e;
+}
+
+std::string ensemble_key(const std::string& cluster) { return "mi/" + cluster + "/zookeeper/ensemble"; }
+
+std::string ensemble_to_json(const Ensemble& e) {
+  nlohmann::json servers = nlohmann::json::array();
+  for (const auto& m : e.members) servers.push_back({{"myid", m.myid}, {"name", m.name}, {"address", m.address}});
+  nlohmann::json j = {{"version", 1}, {"decided_by", e.decided_by}, {"servers", servers}};
+  return j.dump();
+}
+
+Ensemble ensemble_from_json(const std::string& json, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(json);
+  } catch (const nlohmann::json::exception& ex) {
+    throw Error(where, std::string("ensemble is not JSON: ") + ex.what());
+  }
+  if (!j.is_object() || !j.contains("servers") || !j["servers"].is_array())
+    throw Error(where, "ensemble has no \"servers\" array");
+  Ensemble e;
+  e.decided_by = j.value("decided_by", "");
+  try {
+    for (const auto& s : j["servers"])
+      e.members.push_back({s.at("myid").get<int>(), s.value("name", ""), s.at("address").get<std::string>()});
+  } catch (const nlohmann::json::exception& ex) {
+    throw Error(where, std::string("bad ensemble server entry: ") + ex.what());
+  }
+  std::sort(e.members.begin(), e.members.end(), [](auto& a, auto& b) { return a.myid < b.myid; });
+  std::set<std::string> addrs;
+  for (size_t i = 0; i < e.members.size(); i++) {
+    if (e.members[i].myid != int(i) + 1) throw Error(where, "ensemble myids are not 1.." + std::to_string(e.members.size()));
+    if (e.members[i].address.empty() || !addrs.insert(e.members[i].address).second)
+      throw Error(where, "ensemble addresses must be present and distinct");
+  }
+  if (e.members.empty()) throw Error(where, "ensemble is empty");
+  return e;
+}
+
+int my_id(const Ensemble& e, const std::string& address, const std::string& node_name) {
+  for (const auto& m : e.members)
+    if (!address.empty() && m.address == address) return m.myid;
+  for (const auto& m : e.members)
+    if (!node_name.empty() && m.name == node_name) return m.myid;
+  return 0;
+}
+
+std::string zk_url(const Ensemble& e, int client_port, const std::string& path) {
+  std::string s = "zk://";
+  for (size_t i = 0; i < e.members.size(); i++) {
+    const auto& a = e.members[i].address;
+    s += (i ? "," : "") + (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(client_port);
+  }
+  return s + path;
+}
+
+}  // namespace mi::firstboot

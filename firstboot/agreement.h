@@ -1,0 +1,46 @@
+// The one ZooKeeper ensemble of a cluster, decided once through Consul (whose Raft is the
+// consensus; we run none of our own): the first control node to get there computes
+// decide_ensemble() over Consul's Raft peers and writes it to KV key
+// mi/<cluster>/zookeeper/ensemble with check-and-set index 0; every node then reads that one
+// value and commits it to state.json, and never changes it afterwards.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "firstboot/node_config.h"
+
+namespace mi::firstboot {
+
+struct EnsembleMember {
+  int myid = 0;  // 1..N
+  std::string name;
+  std::string address;
+};
+
+struct Ensemble {
+  std::vector<EnsembleMember> members;  // sorted by myid
+  std::string decided_by;               // node name of the writer, for status
+  bool empty() const { return members.empty(); }
+};
+
+// A pure function: deduplicates `peers` by address (the first non-empty name wins),
+// sorts them by address (IPv4 numerically, then IPv6, then anything else as text, ties by
+// name), takes the first `n` and numbers them 1..n. Any permutation of the same input gives
+// the same result. Throws mi::Error when n < 1 or there are fewer than n distinct peers.
+Ensemble decide_ensemble(const std::vector<Peer>& peers, int n);
+
+// The KV key: "mi/<cluster>/zookeeper/ensemble".
+std::string ensemble_key(const std::string& cluster);
+
+// {"version":1,"decided_by":...,"servers":[{"myid":1,"name":...,"address":...},...]}
+std::string ensemble_to_json(const Ensemble& e);
+// Validates: myids 1..N each once, addresses present and distinct. Throws mi::Error{where,..}.
+Ensemble ensemble_from_json(const std::string& json, const std::string& where);
+
+// This node's myid in the ensemble (matched by address, else by name), 0 when not in it.
+int my_id(const Ensemble& e, const std::string& address, const std::string& node_name);
+
+// "zk://10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181" + path (no trailing path when "").
+std::string zk_url(const Ensemble& e, int client_port, const std::string& path);
+
+}  // namespace mi::firstboot

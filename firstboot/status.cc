@@ -1,0 +1,109 @@
+// `mi-firstboot status [--json]`: each step's state from state.json (what a waiting step
+// waits on), and the cluster as this node sees it right now: Consul leader, Raft peers,
+// gossip members (LAN, and WAN on servers), ZooKeeper's mode, the committed ensemble, and
+// the chosen address with the reason. Short timeouts: status must never hang.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "firstboot/steps.h"
+#include "firstboot/zk_client.h"
+
+namespace mi::firstboot {
+
+int print_status(const std::string& state_dir, bool json, std::ostream& out) {
+  Layout layout{state_dir};
+  if (!std::filesystem::exists(layout.state_file()))
+    throw Error(layout.state_file(), "no first-boot state here (mi-firstboot run has not started on this node)");
+  FirstbootState st = load_state(layout.state_file());
+  bool all_done = resume_index(st) == step_names().size();
+
+  using nlohmann::ordered_json;
+  ordered_json j;
+  j["node"] = {{"name", st.node_name}, {"role", st.role},   {"cluster", st.cluster}, {"datacenter", st.datacenter},
+               {"node_id", st.node_id}, {"address", st.address}, {"address_reason", st.address_reason}};
+  ordered_json steps = ordered_json::array();
+  for (const auto& s : st.steps)
+    steps.push_back({{"name", s.name}, {"status", s.status}, {"detail", s.detail}, {"updated", s.updated}});
+  j["steps"] = steps;
+  j["complete"] = all_done;
+
+  ConsulAgent agent{"http://127.0.0.1:" + std::to_string(st.ports.consul_http), 1500};
+  ordered_json consul;
+  try {
+    consul["leader"] = consul_leader(agent);
+    consul["peers"] = consul_peers(agent);
+    ordered_json members = ordered_json::array();
+    for (const auto& m : consul_members(agent))
+      members.push_back({{"name", m.name}, {"address", m.address}, {"server", m.server()}, {"alive", m.alive()}});
+    consul["members"] = members;
+    if (st.role != "compute") {
+      ordered_json wan = ordered_json::array();
+      for (const auto& m : consul_members(agent, true))
+        wan.push_back({{"name", m.name}, {"address", m.address}, {"datacenter", m.datacenter}, {"alive", m.alive()}});
+      consul["wan_members"] = wan;
+    }
+  } catch (const Error& e) {
+    consul["error"] = e.what();
+  }
+  j["consul"] = consul;
+
+  ordered_json zk;
+  ordered_json ens = ordered_json::array();
+  for (const auto& m : st.ensemble.members) ens.push_back({{"myid", m.myid}, {"name", m.name}, {"address", m.address}});
+  zk["ensemble"] = ens;
+  zk["decided_by"] = st.ensemble.decided_by;
+  zk["myid"] = st.myid;
+  if (st.myid > 0) {
+    auto info = zk_status("127.0.0.1", st.ports.zk_client, 1500);
+    zk["mode"] = info.mode.empty() ? "unreachable or not serving" : info.mode;
+    zk["zxid"] = info.zxid;
+  }
+  j["zookeeper"] = zk;
+
+  if (json) {
+    out << j.dump(2) << "\n";
+    return all_done ? 0 : 3;
+  }
+  out << "node " << st.node_name << " (" << st.role << ") of cluster " << st.cluster << ", datacenter " << st.datacenter
+      << "\n";
+  out << "address " << (st.address.empty() ? "(not chosen yet)" : st.address)
+      << (st.address_reason.empty() ? "" : " (" + st.address_reason + ")") << "\n";
+  out << "steps:\n";
+  for (size_t i = 0; i < st.steps.size(); i++) {
+    const auto& s = st.steps[i];
+    char line[64];
+    snprintf(line, sizeof line, "  %zu %-10s %-9s ", i + 1, s.name.c_str(), s.status.c_str());
+    out << line << s.detail << "\n";
+  }
+  out << "consul:\n";
+  if (consul.contains("error")) {
+    out << "  agent not answering: " << consul["error"].get<std::string>() << "\n";
+  } else {
+    std::string leader = consul["leader"];
+    out << "  leader " << (leader.empty() ? "(none)" : leader) << "\n  raft peers";
+    for (const auto& p : consul["peers"]) out << " " << p.get<std::string>();
+    out << "\n  members";
+    for (const auto& m : consul["members"])
+      out << " " << m["name"].get<std::string>() << "=" << m["address"].get<std::string>()
+          << (m["server"].get<bool>() ? "(server)" : "") << (m["alive"].get<bool>() ? "" : "(down)");
+    out << "\n";
+    if (consul.contains("wan_members")) {
+      out << "  wan members";
+      for (const auto& m : consul["wan_members"])
+        out << " " << m["name"].get<std::string>() << "=" << m["address"].get<std::string>()
+            << (m["alive"].get<bool>() ? "" : "(down)");
+      out << "\n";
+    }
+  }
+  out << "zookeeper:\n  ensemble";
+  if (st.ensemble.empty()) out << " (not committed yet)";
+  for (const auto& m : st.ensemble.members) out << " " << m.myid << "=" << m.name << "@" << m.address;
+  if (!st.ensemble.decided_by.empty()) out << " (decided by " << st.ensemble.decided_by << ")";
+  out << "\n";
+  if (st.myid > 0) out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
+  else if (!st.ensemble.empty()) out << "  this node runs no ZooKeeper\n";
+  return all_done ? 0 : 3;
+}
+
+}  // namespace mi::firstboot

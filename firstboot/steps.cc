@@ -1,0 +1,543 @@
+// The six first-boot steps and their orchestration (see steps.h). Each step is a function
+// of the Context; `replay` is true when state.json says the step was done by an earlier run:
+// then it only re-ensures files and services and never waits or decides again.
+#include "firstboot/steps.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "firstboot/agreement.h"
+#include "firstboot/discovery.h"
+#include "firstboot/zk_client.h"
+
+namespace mi::firstboot {
+
+namespace {
+
+struct Context {
+  FirstbootOptions opts;
+  NodeConfig cfg;
+  Layout layout;
+  FirstbootState st;
+  ServiceRunner* runner = nullptr;
+  ConsulAgent consul;
+  Clock::time_point deadline;
+  std::ostream* log = nullptr;
+  std::string current;  // the step running now
+
+  void say(const std::string& msg) { *log << "mi-firstboot: " << current << ": " << msg << std::endl; }
+  void save() { save_state(layout.state_file(), st); }
+  // Records what the current step does or waits on, for `status` and systemd.
+  void progress(const std::string& status, const std::string& detail) {
+    auto& r = step_record(st, current);
+    if (r.status == status && r.detail == detail) return;
+    r.status = status;
+    r.detail = detail;
+    r.updated = utc_now();
+    save();
+    sd_notify_message("STATUS=" + current + ": " + detail);
+  }
+};
+
+// Waits until `check` returns true, re-checking every poll_ms; `check` sets the message
+// shown meanwhile. An mi::Error from `check` (service not answering yet) is a reason to
+// wait, not a failure. False when the deadline passes.
+bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
+  std::string msg, last_logged;
+  for (;;) {
+    bool ok = false;
+    try {
+      ok = check(&msg);
+    } catch (const Error& e) {
+      msg = std::string("waiting: ") + e.what();
+    }
+    if (ok) return true;
+    c.progress("waiting", msg);
+    if (msg != last_logged) {
+      c.say(msg);
+      last_logged = msg;
+    }
+    if (Clock::now() >= c.deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(c.opts.poll_ms));
+  }
+}
+
+std::string random_hex(size_t bytes) {
+  std::string buf(bytes, '\0');
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = getrandom(buf.data() + got, bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw Error("getrandom", strerror(errno));
+    }
+    got += size_t(n);
+  }
+  return to_hex(reinterpret_cast<const uint8_t*>(buf.data()), bytes);
+}
+
+std::string random_uuid() {
+  std::string h = random_hex(16);
+  h[12] = '4';                                        // version 4
+  h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];  // RFC 4122 variant
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+// Directories the services write to: owned by their user when systemd runs them as it.
+void ensure_dir(const std::string& dir, const std::string& owner, mode_t mode) {
+  std::filesystem::create_directories(dir);
+  chmod(dir.c_str(), mode);
+  if (owner.empty()) return;
+  if (const passwd* pw = getpwnam(owner.c_str())) {
+    if (chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0 && geteuid() == 0)
+      throw Error(dir, "cannot give it to user " + owner);
+  }
+}
+
+std::string join_list(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
+  return s;
+}
+
+// ---------------------------------------------------------------- 1 identity
+void step_identity(Context& c, bool replay) {
+  auto& st = c.st;
+  if (!st.cluster.empty() && st.cluster != c.cfg.cluster)
+    throw Error("identity", "this node committed cluster '" + st.cluster + "' but the configuration now says '" +
+                                c.cfg.cluster + "'; a node never changes cluster (reinstall /var to move it)");
+  if (!st.node_name.empty() && st.node_name != c.cfg.node_name) {
+    c.say("keeping committed node name '" + st.node_name + "' (configuration says '" + c.cfg.node_name + "')");
+    c.cfg.node_name = st.node_name;
+  }
+  if (!replay) {
+    // Made here, on /var, never taken from the image: every node boots the same image.
+    if (st.node_id.empty()) st.node_id = random_hex(16);
+    if (st.consul_node_id.empty()) st.consul_node_id = random_uuid();
+    st.node_name = c.cfg.node_name;
+    st.role = role_name(c.cfg.role);
+    st.cluster = c.cfg.cluster;
+    st.datacenter = c.cfg.datacenter;
+    st.runner = c.runner->kind();
+    st.ports = c.cfg.ports;
+  }
+  // Consul takes its node-id from its data dir; written before Consul ever starts.
+  bool systemd = std::string(c.runner->kind()) == "systemd";
+  ensure_dir(c.layout.consul_data_dir(), systemd ? "consul" : "", 0750);
+  ensure_file({c.layout.consul_data_dir() + "/node-id", st.consul_node_id, 0644, "", false});
+  if (systemd)
+    if (const passwd* pw = getpwnam("consul")) {
+      auto p = c.layout.consul_data_dir() + "/node-id";
+      if (chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw Error(p, "cannot give it to user consul");
+    }
+  if (!replay) c.progress("done", "node " + st.node_name + " (" + st.role + "), node id " + st.node_id +
+                                      ", consul node-id " + st.consul_node_id);
+}
+
+// ---------------------------------------------------------------- 2 discover
+bool step_discover(Context& c, bool replay) {
+  auto& st = c.st;
+  if (!replay) {
+    c.progress("running", "discovering control nodes by " + c.cfg.discovery);
+    DiscoveryResult d = discover_peers(c.cfg, c.deadline);
+    auto choice = choose_bind_address(c.cfg, d.peers);
+    st.peers.clear();
+    for (const auto& p : d.peers)
+      if (p.address != choice.address && p.role != Role::compute) st.peers.push_back(p);
+    st.address = choice.address;
+    st.address_reason = choice.why;
+    st.discovery_method = d.method;
+    st.discovery_reason = d.reason;
+    st.cloud_join = d.retry_join;
+    if (!d.mismatched.empty())
+      c.say("nodes with a different cluster configuration (ignored): " + join_list(d.mismatched));
+    if (!d.complete) {
+      c.progress("timed-out", d.reason);
+      return false;
+    }
+    std::vector<std::string> addrs;
+    for (const auto& p : st.peers) addrs.push_back(p.address);
+    c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + d.reason +
+                           (addrs.empty() ? "" : "; peers " + join_list(addrs)));
+  }
+  c.cfg.address = st.address;
+  return true;
+}
+
+// ---------------------------------------------------------------- 3 consul
+bool step_consul(Context& c, bool replay) {
+  WriterInput in = writer_input(c.cfg, c.st, c.layout);
+  bool changed = false;
+  for (const auto& f : consul_files(in)) changed |= ensure_file(f);
+  if (changed) c.say("wrote " + c.layout.consul_config_dir() + "/consul.json");
+  c.runner->start(consul_service(c.layout), changed);
+  if (replay) return true;
+  c.progress("running", "Consul agent started; waiting for a leader");
+  bool server = is_control(c.cfg.role);
+  std::string leader;
+  bool ok = wait_until(c, [&](std::string* msg) {
+    leader = consul_leader(c.consul);
+    if (!leader.empty()) return true;
+    auto members = consul_members(c.consul);
+    std::vector<std::string> seen;
+    for (const auto& m : members)
+      if (m.server() && m.alive()) seen.push_back(m.address);
+    std::sort(seen.begin(), seen.end());
+    *msg = "waiting for Consul leader: " + std::to_string(seen.size()) + " of " + std::to_string(c.cfg.control_count) +
+           " servers seen" + (seen.empty() ? "" : ": " + join_list(seen)) +
+           (server ? "" : " (client, joining " + join_list(in.join) + in.cloud_join + ")");
+    return false;
+  });
+  if (!ok) {
+    step_record(c.st, "consul").status = "timed-out";
+    c.save();
+    return false;
+  }
+  auto peers = consul_peers(c.consul);
+  c.progress("done", std::string(server ? "server" : "client") + "; leader " + leader + "; raft peers " +
+                         join_list(peers));
+  return true;
+}
+
+// ---------------------------------------------------------------- 4 zookeeper
+// The ensemble through Consul KV: decided once by the first control node to get here.
+bool decide_or_read_ensemble(Context& c) {
+  auto key = ensemble_key(c.cfg.cluster);
+  bool server = is_control(c.cfg.role);
+  int n = c.cfg.control_count;
+  Ensemble e;
+  bool ok = wait_until(c, [&](std::string* msg) {
+    if (auto v = consul_kv_get(c.consul, key)) {
+      e = ensemble_from_json(*v, "consul kv " + key);
+      return true;
+    }
+    if (!server) {
+      *msg = "waiting for the ZooKeeper ensemble in Consul KV " + key + " (written by the first control node)";
+      return false;
+    }
+    auto peers = consul_peers(c.consul);
+    if (int(peers.size()) < n) {
+      *msg = "waiting for " + std::to_string(n) + " Consul Raft peers to decide the ensemble, have " +
+             std::to_string(peers.size()) + (peers.empty() ? "" : ": " + join_list(peers));
+      return false;
+    }
+    // Names for the Raft peers' addresses, from the gossip members.
+    std::map<std::string, std::string> names;
+    for (const auto& m : consul_members(c.consul)) names[m.address] = m.name;
+    std::vector<Peer> candidates;
+    for (const auto& p : peers) {
+      auto a = strip_port(p);
+      candidates.push_back({names.count(a) ? names[a] : "", a, Role::control});
+    }
+    Ensemble mine = decide_ensemble(candidates, n);
+    mine.decided_by = c.cfg.node_name;
+    if (consul_kv_cas(c.consul, key, ensemble_to_json(mine), 0)) c.say("decided the ensemble and wrote it to " + key);
+    else c.say("another node wrote the ensemble first; reading it");
+    *msg = "reading the ensemble back from Consul KV " + key;
+    return false;  // read back on the next round: everyone uses the stored value
+  });
+  if (!ok) return false;
+  c.st.ensemble = e;
+  c.st.myid = my_id(e, c.st.address, c.cfg.node_name);
+  std::vector<std::string> m;
+  for (const auto& x : e.members) m.push_back(std::to_string(x.myid) + "=" + x.address);
+  c.say("committed ensemble " + join_list(m) + (c.st.myid ? "; this node is myid " + std::to_string(c.st.myid) : ""));
+  c.save();  // committed before anything is written or started from it
+  return true;
+}
+
+bool step_zookeeper(Context& c, bool replay) {
+  auto& st = c.st;
+  if (st.ensemble.empty()) {
+    if (replay) throw Error("state.json", "zookeeper step is done but no ensemble is committed");
+    c.progress("running", "deciding or reading the ZooKeeper ensemble through Consul");
+    // After a restart Consul may just be coming up again: the wait absorbs that.
+    if (!decide_or_read_ensemble(c)) {
+      step_record(st, "zookeeper").status = "timed-out";
+      c.save();
+      return false;
+    }
+  }
+  if (st.myid == 0) {
+    if (!replay)
+      c.progress("done", is_control(c.cfg.role) ? "not in the ensemble (" + std::to_string(st.ensemble.members.size()) +
+                                                      " members): runs no ZooKeeper"
+                                                : "compute node: ensemble read (" +
+                                                      zk_url(st.ensemble, c.cfg.ports.zk_client, "") + ")");
+    return true;
+  }
+  WriterInput in = writer_input(c.cfg, st, c.layout);
+  bool systemd = std::string(c.runner->kind()) == "systemd";
+  ensure_dir(c.layout.zk_data_dir(), systemd ? "zookeeper" : "", 0750);
+  bool changed = false;
+  for (const auto& f : zookeeper_files(in)) changed |= ensure_file(f);
+  c.runner->start(zookeeper_service(c.layout, !systemd), changed);
+  if (replay) return true;
+  bool single = st.ensemble.members.size() == 1;
+  std::string mode;
+  bool ok = wait_until(c, [&](std::string* msg) {
+    auto info = zk_status("127.0.0.1", c.cfg.ports.zk_client);
+    mode = info.mode;
+    if (mode == "leader" || mode == "follower" || (single && mode == "standalone")) return true;
+    *msg = "waiting for ZooKeeper quorum: myid " + std::to_string(st.myid) + ", mode " +
+           (mode.empty() ? "not serving yet" : mode) + ", ensemble " + zk_url(st.ensemble, c.cfg.ports.zk_client, "");
+    return false;
+  });
+  if (!ok) {
+    step_record(st, "zookeeper").status = "timed-out";
+    c.save();
+    return false;
+  }
+  c.progress("done", "myid " + std::to_string(st.myid) + ", " + mode + "; ensemble " +
+                         zk_url(st.ensemble, c.cfg.ports.zk_client, ""));
+  return true;
+}
+
+// ---------------------------------------------------------------- 5 writers
+void step_writers(Context& c, bool replay) {
+  WriterInput in = writer_input(c.cfg, c.st, c.layout);
+  std::vector<GeneratedFile> files;
+  for (auto* w : {mesos_files, marathon_files, dnsmasq_files, registrator_files})
+    for (auto& f : w(in)) files.push_back(std::move(f));
+  std::vector<std::string> written, started, absent;
+  for (const auto& f : files)
+    if (ensure_file(f)) written.push_back(f.path);
+  for (const auto& s : optional_services(c.cfg.role, c.layout)) {
+    if (!c.runner->available(s)) {
+      absent.push_back(s.name);
+      continue;
+    }
+    c.runner->start(s, !written.empty());
+    started.push_back(s.name);
+  }
+  if (replay) return;
+  c.progress("done", std::to_string(files.size()) + " files (" + std::to_string(written.size()) + " written)" +
+                         (started.empty() ? "" : "; started " + join_list(started)) +
+                         (absent.empty() ? "" : "; not installed here: " + join_list(absent)));
+}
+
+// ---------------------------------------------------------------- 6 register
+void step_register(Context& c, bool replay) {
+  if (replay) return;  // Consul keeps registrations and WAN members in its data dir
+  auto& st = c.st;
+  std::vector<std::string> done;
+  if (st.myid > 0) {
+    std::string hp = (st.address.find(':') != std::string::npos ? "[" + st.address + "]" : st.address) + ":" +
+                     std::to_string(c.cfg.ports.zk_client);
+    nlohmann::json def = {
+        {"ID", "zookeeper"},
+        {"Name", "zookeeper"},
+        {"Address", st.address},
+        {"Port", c.cfg.ports.zk_client},
+        {"Tags", {"myid-" + std::to_string(st.myid)}},
+        {"Check", {{"Name", "ZooKeeper client port"}, {"TCP", hp}, {"Interval", "10s"}, {"Timeout", "2s"}}}};
+    consul_register_service(c.consul, def.dump());
+    done.push_back("registered zookeeper");
+  }
+  if (is_control(c.cfg.role) && !c.cfg.wan_join.empty()) {
+    std::set<std::string> wan_alive;
+    try {
+      for (const auto& m : consul_members(c.consul, true))
+        if (m.alive()) wan_alive.insert(m.address);
+    } catch (const Error&) {
+    }
+    for (const auto& a : c.cfg.wan_join) {
+      if (wan_alive.count(a)) continue;
+      std::string target = a;
+      if (c.cfg.ports.consul_serf_wan != 8302)
+        target = (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c.cfg.ports.consul_serf_wan);
+      try {
+        ConsulAgent slow = c.consul;
+        slow.timeout_ms = 15000;  // a join waits for the remote side
+        consul_join(slow, target, true);
+        done.push_back("WAN joined " + a);
+      } catch (const Error& e) {
+        // retry_join_wan in the config keeps trying; report, do not fail.
+        done.push_back("WAN join " + a + " not yet (" + e.why + "; retry_join_wan keeps trying)");
+      }
+    }
+  }
+  c.progress("done", done.empty() ? "nothing to register" : join_list(done, "; "));
+}
+
+}  // namespace
+
+ServiceSpec consul_service(const Layout& layout) {
+  ServiceSpec s;
+  s.name = "consul";
+  s.description = "Consul agent (configured by mi-firstboot)";
+  s.argv = {"consul", "agent", "-config-dir=" + layout.consul_config_dir()};
+  s.user = "consul";
+  s.log_file = layout.run_dir() + "/consul.log";
+  return s;
+}
+
+namespace {
+// Debian's zookeeper package: CLASSPATH in /etc/zookeeper/conf/environment (sourced by
+// zkEnv.sh); zookeeper.jar's manifest names its dependencies. slf4j-simple, when present,
+// makes ZooKeeper log to stderr (the unit's journal, or the process runner's log file).
+std::string zookeeper_classpath() {
+  std::string cp = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar";
+  std::ifstream env("/etc/zookeeper/conf/environment");
+  std::string line;
+  while (std::getline(env, line)) {
+    if (line.rfind("CLASSPATH=", 0) != 0) continue;
+    cp = line.substr(10);
+    cp.erase(std::remove(cp.begin(), cp.end(), '"'), cp.end());
+  }
+  if (std::filesystem::exists("/usr/share/java/slf4j-simple.jar")) cp += ":/usr/share/java/slf4j-simple.jar";
+  return cp;
+}
+}  // namespace
+
+ServiceSpec zookeeper_service(const Layout& layout, bool small_heap) {
+  ServiceSpec s;
+  s.name = "zookeeper";
+  s.description = "ZooKeeper (configured by mi-firstboot)";
+  s.argv = {"java", small_heap ? "-Xmx256m" : "-Xmx1g", "-XX:+UseSerialGC",
+            "-Dzookeeper.log.dir=" + layout.run_dir(), "-cp", zookeeper_classpath(),
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain", layout.zk_config_dir() + "/zoo.cfg"};
+  s.user = "zookeeper";
+  s.working_dir = layout.zk_data_dir();
+  s.log_file = layout.run_dir() + "/zookeeper.log";
+  return s;
+}
+
+std::vector<ServiceSpec> optional_services(Role role, const Layout& layout) {
+  std::vector<ServiceSpec> v;
+  auto add = [&](std::string name, std::string env_file) {
+    ServiceSpec s;
+    s.name = std::move(name);
+    s.env_file = std::move(env_file);
+    v.push_back(std::move(s));
+  };
+  if (is_control(role)) {
+    add("mesos-master", layout.mesos_dir() + "/mesos-master.env");
+    add("marathon", layout.marathon_dir() + "/marathon.env");
+  }
+  if (is_compute_role(role)) {
+    add("mesos-agent", layout.mesos_dir() + "/mesos-agent.env");
+    add("registrator", layout.registrator_dir() + "/registrator.env");
+  }
+  // Debian's dnsmasq init script takes extra options from DNSMASQ_OPTS.
+  ServiceSpec d;
+  d.name = "dnsmasq";
+  d.env = {{"DNSMASQ_OPTS", "--conf-dir=" + layout.dnsmasq_dir()}};
+  v.push_back(d);
+  return v;
+}
+
+WriterInput writer_input(const NodeConfig& cfg, const FirstbootState& st, const Layout& layout) {
+  WriterInput in;
+  in.cfg = cfg;
+  in.address = st.address.empty() ? cfg.address : st.address;
+  for (const auto& p : st.peers) in.join.push_back(p.address);
+  in.cloud_join = st.cloud_join;
+  in.ensemble = st.ensemble;
+  in.myid = st.myid;
+  in.layout = layout;
+  return in;
+}
+
+NodeConfig load_config_for(const FirstbootOptions& opts) {
+  NodeConfig cfg = load_node_config(opts.sources);
+  if (!opts.state_dir.empty()) cfg.state_dir = opts.state_dir;
+  if (opts.port_offset) cfg.ports = ports_with_offset(opts.port_offset);
+  return cfg;
+}
+
+void sd_notify_message(const std::string& message) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (!path || !*path) return;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len >= sizeof sa.sun_path) return;
+  memcpy(sa.sun_path, path, len);
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';  // abstract socket
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  // Best effort by design: systemd not listening must not stop first boot.
+  (void)sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
+               socklen_t(offsetof(sockaddr_un, sun_path) + len));
+  close(fd);
+}
+
+Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
+  Context c;
+  c.opts = opts;
+  c.log = &log;
+  c.deadline = Clock::now() + std::chrono::seconds(opts.timeout_s);
+  c.current = "identity";
+  c.cfg = load_config_for(opts);
+  c.layout.state_dir = c.cfg.state_dir;
+  std::filesystem::create_directories(c.layout.firstboot_dir());
+  c.st = load_state(c.layout.state_file());
+  // A node keeps the ports it started with (status reads them from state.json).
+  if (!c.st.node_id.empty() && step_done(c.st, "identity")) c.cfg.ports = c.st.ports;
+  auto runner = make_runner(opts.runner, c.layout.run_dir());
+  c.runner = runner.get();
+  c.consul.base = "http://127.0.0.1:" + std::to_string(c.cfg.ports.consul_http);
+
+  size_t resume = resume_index(c.st);
+  if (resume > 0 && resume < step_names().size())
+    log << "mi-firstboot: resuming at step " << step_names()[resume] << " (earlier steps done)" << std::endl;
+  if (resume == step_names().size()) log << "mi-firstboot: all steps done earlier; ensuring files and services" << std::endl;
+  for (size_t i = 0; i < step_names().size(); i++) {
+    const auto& name = step_names()[i];
+    c.current = name;
+    bool replay = step_done(c.st, name);
+    if (!replay) {
+      c.progress("running", "started");
+      c.say("started");
+    }
+    bool ok = true;
+    try {
+      if (name == "identity") step_identity(c, replay);
+      else if (name == "discover") ok = step_discover(c, replay);
+      else if (name == "consul") ok = step_consul(c, replay);
+      else if (name == "zookeeper") ok = step_zookeeper(c, replay);
+      else if (name == "writers") step_writers(c, replay);
+      else if (name == "register") step_register(c, replay);
+    } catch (const Error& e) {
+      auto& r = step_record(c.st, name);
+      r.status = "failed";
+      r.detail = e.what();
+      r.updated = utc_now();
+      c.save();
+      sd_notify_message("STATUS=" + name + " failed: " + e.what());
+      throw;
+    }
+    if (!ok) {
+      c.say("timed out: " + step_record(c.st, name).detail);
+      sd_notify_message("STATUS=" + name + " timed out: " + step_record(c.st, name).detail);
+      return Outcome::timed_out;
+    }
+    if (!replay) c.say(step_record(c.st, name).detail);
+  }
+  std::string summary = "first boot done: " + std::string(role_name(c.cfg.role)) + " node " + c.cfg.node_name + " at " +
+                        c.st.address + (c.st.myid ? ", ZooKeeper myid " + std::to_string(c.st.myid) : "");
+  log << "mi-firstboot: " << summary << std::endl;
+  sd_notify_message("READY=1\nSTATUS=" + summary);
+  return Outcome::done;
+}
+
+}  // namespace mi::firstboot
