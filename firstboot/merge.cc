@@ -1,0 +1,142 @@
+// Precedence: the config layers, lowest first, applied field by field onto the built-in
+// NodeConfig defaults; then the secret file is read, the node name defaulted from the host
+// name, and the result validated with errors that point at the source that set the value.
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "firstboot/config_sources.h"
+#include "firstboot/discovery.h"
+
+namespace mi::firstboot {
+namespace {
+
+bool valid_chars(const std::string& s, const char* extra) {
+  for (char c : s)
+    if (!isalnum(static_cast<unsigned char>(c)) && !strchr(extra, c)) return false;
+  return !s.empty();
+}
+
+bool is_ip(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+std::string read_secret_file(const std::string& path, const std::string& where) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) throw Error(where, "secret_file " + path + " does not exist");
+  if (st.st_mode & S_IROTH)
+    throw Error(path, "the secret file is readable by every user; make it mode 0600 (or 0640 for a group)");
+  std::string s = read_file(path);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  if (s.empty()) throw Error(path, "the secret file is empty");
+  return s;
+}
+
+}  // namespace
+
+NodeConfig merge_layers(const std::vector<ConfigLayer>& layers) {
+  NodeConfig c;
+  std::map<std::string, std::string> prov;   // field -> "source location"
+  std::map<std::string, std::string> where;  // field -> location, for errors
+  auto apply = [&](const auto& set, auto& dst, const char* field, const ConfigLayer& L) {
+    if (!set.value) return;
+    dst = *set.value;
+    prov[field] = L.source + " " + set.where;
+    where[field] = set.where;
+  };
+  const ConfigLayer* secret_layer = nullptr;
+  for (const ConfigLayer& L : layers) {
+    apply(L.role, c.role, "role", L);
+    apply(L.cluster, c.cluster, "cluster", L);
+    apply(L.datacenter, c.datacenter, "datacenter", L);
+    apply(L.control_count, c.control_count, "control_count", L);
+    apply(L.discovery, c.discovery, "discovery", L);
+    apply(L.static_peers, c.static_peers, "static_peers", L);
+    apply(L.dns_name, c.dns_name, "dns_name", L);
+    apply(L.beacon_group, c.beacon_group, "beacon_group", L);
+    apply(L.cloud_join, c.cloud_join, "cloud_join", L);
+    apply(L.wan_join, c.wan_join, "wan_join", L);
+    apply(L.node_name, c.node_name, "node_name", L);
+    apply(L.address, c.address, "address", L);
+    apply(L.interface, c.interface, "interface", L);
+    apply(L.state_dir, c.state_dir, "state_dir", L);
+    apply(L.instance_id, c.instance_id, "instance_id", L);
+    if (L.secret.value || L.secret_file.value) secret_layer = &L;
+  }
+
+  // The secret: from the highest layer that gives one, as a value (seed / user-data) or a
+  // file; its value never goes into provenance or errors.
+  if (secret_layer) {
+    if (secret_layer->secret.value) {
+      c.secret = *secret_layer->secret.value;
+      c.secret_file.clear();
+      prov["secret"] = secret_layer->source + " " + secret_layer->secret.where;
+    } else {
+      c.secret_file = *secret_layer->secret_file.value;
+      c.secret = read_secret_file(c.secret_file, secret_layer->secret_file.where);
+      prov["secret"] = secret_layer->source + " " + secret_layer->secret_file.where + " (file " + c.secret_file + ")";
+    }
+    if (c.secret.empty()) throw Error(prov["secret"], "the secret is empty");
+  }
+
+  if (c.node_name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    c.node_name = std::string(host).substr(0, std::string(host).find('.'));
+    prov["node_name"] = "hostname";
+    where["node_name"] = "hostname";
+  }
+
+  auto at = [&](const char* field) { return where.count(field) ? where[field] : std::string(field); };
+  if (c.control_count < 1) throw Error(at("control_count"), "control_count must be at least 1");
+  if (c.control_count % 2 == 0)
+    throw Error(at("control_count"),
+                "control_count " + std::to_string(c.control_count) +
+                    " is even: an even number of control nodes adds no fault tolerance over one fewer (a quorum of " +
+                    std::to_string(c.control_count / 2 + 1) + " of " + std::to_string(c.control_count) +
+                    " survives as many failures as " + std::to_string(c.control_count / 2) + " of " +
+                    std::to_string(c.control_count - 1) + ") and gives more ways to split into a tie; use " +
+                    std::to_string(c.control_count - 1) + " or " + std::to_string(c.control_count + 1));
+  if (!valid_chars(c.cluster, "-_."))
+    throw Error(at("cluster"), "cluster name '" + c.cluster + "' must be letters, digits, '-', '_', '.'");
+  if (!valid_chars(c.datacenter, "-_"))
+    throw Error(at("datacenter"), "datacenter '" + c.datacenter + "' must be letters, digits, '-', '_'");
+  if (!valid_chars(c.node_name, "-_.") || c.node_name.size() > 64)
+    throw Error(at("node_name"), "node name '" + c.node_name + "' must be 1..64 letters, digits, '-', '_', '.'");
+  if (!c.address.empty() && !is_ip(c.address))
+    throw Error(at("address"), "address '" + c.address + "' is not an IPv4 or IPv6 address");
+  if (c.discovery == "static") {
+    if (c.static_peers.empty()) throw Error(at("discovery"), "discovery static needs peers (discovery.peers, mi.peers=)");
+  } else if (c.discovery == "dns") {
+    if (c.dns_name.empty()) throw Error(at("discovery"), "discovery dns needs discovery.dns_name");
+  } else if (c.discovery == "beacon") {
+    std::string host;
+    int port = 0;
+    split_host_port(c.beacon_group, at("beacon_group"), &host, &port);
+  } else if (c.discovery == "cloud") {
+    if (c.cloud_join.empty()) throw Error(at("discovery"), "discovery cloud needs discovery.cloud_join");
+  } else {
+    throw Error(at("discovery"), "unknown discovery method '" + c.discovery + "' (expected static, dns, beacon, cloud)");
+  }
+  if (c.state_dir.empty() || c.state_dir[0] != '/') throw Error(at("state_dir"), "state_dir must be an absolute path");
+
+  // Provenance of every field, "built-in" where no source set it.
+  for (const char* f : {"role", "cluster", "datacenter", "control_count", "discovery", "static_peers", "dns_name",
+                        "beacon_group", "cloud_join", "wan_join", "secret", "node_name", "address", "interface",
+                        "state_dir", "instance_id"})
+    c.provenance.emplace_back(f, prov.count(f) ? prov[f] : "built-in");
+  return c;
+}
+
+std::string describe_provenance(const NodeConfig& c) {
+  std::string out;
+  for (auto& [field, src] : c.provenance) out += field + " <- " + src + "\n";
+  return out;
+}
+
+}  // namespace mi::firstboot
