@@ -103,13 +103,14 @@ struct ProcessRunner : ServiceRunner {
     o.env = s.env;
     o.timeout_seconds = 30;
     run(argv, o);
-    // start-stop-daemon returns once the pid file is written; make sure the process did not
-    // die at once (bad configuration), which otherwise shows up only as a later timeout.
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
-    while (std::chrono::steady_clock::now() < until) {
-      if (!running(s.name)) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    // start-stop-daemon may return before its child wrote the pid file: wait for the
+    // process to show up, then make sure it did not die at once (bad configuration), which
+    // otherwise shows up only as a later timeout.
+    auto now = [] { return std::chrono::steady_clock::now(); };
+    auto appear_until = now() + std::chrono::seconds(5);
+    while (!running(s.name) && now() < appear_until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto alive_until = now() + std::chrono::milliseconds(500);
+    while (running(s.name) && now() < alive_until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!running(s.name)) {
       std::string tail;
       try { tail = read_file(log); } catch (const Error&) {}
