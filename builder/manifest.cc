@@ -52,6 +52,7 @@ nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vect
         c["present"] = it->present;
         c["version"] = it->version;
         if (!it->present) c["reason"] = it->note.empty() ? plan_why : it->note;
+        else if (!it->note.empty()) c["note"] = it->note;
       } else {
         c["present"] = plan_why.empty();
         if (!plan_why.empty()) c["reason"] = plan_why;

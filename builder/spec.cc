@@ -551,7 +551,8 @@ SpecResult parse_spec(const std::string& path) {
   s.dir = fs::path(path).parent_path().string();
   if (s.dir.empty()) s.dir = ".";
   s.roles_dir = spec_path(s, "roles");
-  s.overlays_dir = spec_path(s, "overlays");
+  // Absolute, so that it names the same directory whatever the image build resolves it against.
+  s.overlays_dir = fs::absolute(spec_path(s, "overlays")).lexically_normal().string();
   Ctx c{path, &r.errors, &r.notes};
 
   YAML::Node root;
@@ -571,7 +572,7 @@ SpecResult parse_spec(const std::string& path) {
   if (s.seed.empty()) s.seed = s.name;
   if (get_str(c, *m, "roles_dir", s.roles_dir)) s.roles_dir = spec_path(s, s.roles_dir);
   if (get_str(c, *m, "overlays_dir", s.overlays_dir, &p)) {
-    s.overlays_dir = spec_path(s, s.overlays_dir);
+    s.overlays_dir = fs::absolute(spec_path(s, s.overlays_dir)).lexically_normal().string();
     std::error_code ec;
     if (!fs::is_directory(s.overlays_dir, ec)) c.error(p, "overlays_dir: directory not found: " + s.overlays_dir);
   }

@@ -105,7 +105,7 @@ struct Spec {
   ClusterDefaults cluster;
   Disk disk;
   std::map<std::string, Role> role_defs;  // every role found (roles/*.yaml + inline)
-  std::string overlays_dir;               // where overlay names resolve
+  std::string overlays_dir;               // where overlay names resolve (absolute)
   // Added by the parser:
   std::string roles_dir;                  // where roles/*.yaml were read (default <dir>/roles)
   std::vector<std::string> role_files;    // every roles/*.yaml read, sorted
