@@ -4,6 +4,7 @@
 // Interactive use execs QEMU so that it owns this terminal (mi::run gives children a pipe).
 #include "builder/boot.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -48,7 +49,8 @@ bool value_matches(const std::string& have, const std::string& want) {
   return have == want || have.rfind(want + ".", 0) == 0;
 }
 
-// Asks QEMU to quit through its human monitor on a unix socket.
+// Asks QEMU to quit through its human monitor on a unix socket, and waits (up to 20 s) for QEMU
+// to close the connection, i.e. to exit: closing our end right after writing would drop the command.
 bool monitor_quit(const std::string& sock) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -57,6 +59,13 @@ bool monitor_quit(const std::string& sock) {
   strncpy(a.sun_path, sock.c_str(), sizeof a.sun_path - 1);
   bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   if (ok) ok = write(fd, "quit\n", 5) == 5;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ok && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 1000) <= 0) continue;
+    char buf[512];
+    if (read(fd, buf, sizeof buf) <= 0) break;  // EOF: QEMU is gone
+  }
   close(fd);
   return ok;
 }

@@ -70,7 +70,10 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
 
   std::string tmp = cache_dir + "/.rootfs-" + key.substr(0, 16) + ".tmp";
   fs::remove_all(tmp);  // leftover of an interrupted run
-  std::string prefs = cache_dir + "/mi-pins-" + key.substr(0, 16);
+  // copy-in keeps the file name: the image gets /etc/apt/preferences.d/mi-pins.
+  std::string prefs_dir = cache_dir + "/.pins-" + key.substr(0, 16);
+  fs::create_directories(prefs_dir);
+  std::string prefs = prefs_dir + "/mi-pins";
   write_file_atomic(prefs, apt_pin_preferences(req.suite_pins));
   RunOptions ro;
   if (!req.source_date_epoch.empty()) ro.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
@@ -87,7 +90,7 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
     throw Error("mmdebstrap", "bootstrap failed with exit " + std::to_string(r.exit_code) +
                                   (log_path.empty() ? "" : " (full log: " + log_path + ")") + ":\n" + tail);
   }
-  fs::remove(prefs);
+  fs::remove_all(prefs_dir);
   fs::rename(tmp, tree);
   return tree;
 }

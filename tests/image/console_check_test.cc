@@ -1,0 +1,58 @@
+// The boot check's verdict on a console (builder/boot.h evaluate_console): it passes only when
+// the image printed every expected status, and fails when the status feature is missing.
+#include <catch2/catch.hpp>
+
+#include "builder/boot.h"
+
+namespace {
+const char* kGood =
+    "[  OK  ] Reached target multi-user.target\r\n"
+    "[   73.8] mi-console-status[307]: mi-status: root=ro\r\n"
+    "[   73.9] mi-console-status[307]: mi-status: rootfs=erofs\r\n"
+    "[   74.1] mi-console-status[307]: mi-status: var=rw\r\n"
+    "[   74.7] mi-console-status[307]: mi-status: multi-user=active\r\n"
+    "[   80.4] mi-console-status[307]: mi-status: consul=1.8.7\r\n"
+    "[   86.9] mi-console-status[307]: mi-status: zookeeper=3.8.0\r\n"
+    "[   87.5] mi-console-status[307]: mi-status: ready\r\n";
+}
+
+TEST_CASE("a console with every status passes, versions match by prefix") {
+  auto c = mi::evaluate_console(kGood, {"consul=1.8.7", "zookeeper=3.8", "rootfs=erofs"});
+  INFO(c.failures.size());
+  REQUIRE(c.passed);
+  REQUIRE(c.reached_ready);
+  REQUIRE(c.status_lines.size() == 7);
+  REQUIRE(c.status_lines[0] == "root=ro");
+}
+
+TEST_CASE("a console without status lines fails") {
+  auto c = mi::evaluate_console("[  OK  ] Reached target multi-user.target\r\nlogin: ", {});
+  REQUIRE_FALSE(c.passed);
+  REQUIRE_FALSE(c.failures.empty());
+}
+
+TEST_CASE("wrong values, a degraded image, a broken component or a missing ready fail") {
+  std::string s = kGood;
+  REQUIRE_FALSE(mi::evaluate_console(s, {"consul=1.9"}).passed);
+  REQUIRE_FALSE(mi::evaluate_console(s, {"zookeeper=3.8.1"}).passed);
+  REQUIRE_FALSE(mi::evaluate_console(s, {"docker=20"}).passed);
+  std::string rw = s;
+  rw.replace(rw.find("root=ro"), 7, "root=rw");
+  REQUIRE_FALSE(mi::evaluate_console(rw, {}).passed);
+  std::string degraded = s;
+  degraded.replace(degraded.find("mi-status: ready"), 16, "mi-status: degraded");
+  REQUIRE_FALSE(mi::evaluate_console(degraded, {}).passed);
+  std::string broken = s;
+  broken.replace(broken.find("consul=1.8.7"), 12, "consul=broken");
+  REQUIRE_FALSE(mi::evaluate_console(broken, {}).passed);
+  std::string cut = s.substr(0, s.find("[   87.5]"));
+  REQUIRE_FALSE(mi::evaluate_console(cut, {}).passed);
+}
+
+TEST_CASE("BIOS boot is refused with a clear error") {
+  mi::BootOptions o;
+  o.image = "/nonexistent.qcow2";
+  o.firmware = "bios";
+  o.check = true;
+  REQUIRE_THROWS_WITH(mi::boot_check(o), Catch::Contains("BIOS boot is not supported yet"));
+}
