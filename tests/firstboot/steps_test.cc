@@ -1,0 +1,154 @@
+// The whole first-boot run on one host, with the real Consul 1.8.7 and ZooKeeper 3.8 run by
+// the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits for
+// the Consul leader and says why; an all-in-one node runs every step, `status` reports it,
+// a rerun changes nothing, and a run killed in the zookeeper step resumes there with the
+// same identity and ensemble. Waits are conditions with deadlines (run_firstboot's own).
+#include "firstboot/steps.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <sstream>
+
+#include "common/files.h"
+#include "common/process.h"
+#include "firstboot/http.h"
+#include "firstboot/zk_client.h"
+
+using namespace mi::firstboot;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TestNode {
+  fs::path dir;
+  FirstbootOptions opts;
+  TestNode(const std::string& name, int control_count, const std::string& peers, int offset) {
+    dir = fs::temp_directory_path() / ("steps_test." + std::to_string(getpid()) + "." + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    mi::write_file_atomic((dir / "secret").string(), "steps-test-secret", 0600);
+    mi::write_file_atomic((dir / "cluster.yaml").string(),
+                          "cluster:\n  name: steps\n  datacenter: dc1\n  control_count: " +
+                              std::to_string(control_count) + "\n  discovery:\n    method: static\n    peers: [" + peers +
+                              "]\nrole: " + (control_count == 1 ? "all-in-one" : "control") +
+                              "\nsecret_file: " + (dir / "secret").string() + "\nnode: " + name +
+                              "\naddress: 127.0.0.1\nstate_dir: " + (dir / "state").string() + "\n");
+    opts.sources.defaults_file = (dir / "cluster.yaml").string();
+    opts.sources.cmdline_file = "";
+    opts.sources.metadata_url = "";
+    opts.sources.find_seeds = false;
+    opts.runner = "process";
+    opts.port_offset = offset;
+    opts.timeout_s = 120;
+    opts.poll_ms = 200;
+  }
+  std::string state() const { return (dir / "state").string(); }
+  ~TestNode() {
+    auto runner = make_process_runner(state() + "/run");
+    for (const char* s : {"zookeeper", "consul"}) {
+      try {
+        runner->stop(s);
+      } catch (const std::exception&) {
+      }
+    }
+    fs::remove_all(dir);
+  }
+};
+
+// Different ports for every test process and case (several may run at once).
+int offset_for(int k) { return 20000 + int(getpid() % 90) * 200 + k * 20; }
+
+}  // namespace
+
+TEST_CASE("a lone control node of three waits for the Consul leader and says why") {
+  if (!mi::have_program("consul")) FAIL("consul is not installed (scripts/setup.sh installs it)");
+  TestNode n("lone", 3, "127.0.0.1, 127.0.0.2, 127.0.0.3", offset_for(0));
+  n.opts.timeout_s = 6;
+  std::ostringstream log;
+  CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
+  INFO(log.str());
+  auto st = load_state(n.state() + "/firstboot/state.json");
+  CHECK(step_record(st, "discover").status == "done");
+  CHECK(step_record(st, "consul").status == "timed-out");
+  CHECK(step_record(st, "consul").detail == "waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1");
+  CHECK(step_names()[resume_index(st)] == "consul");
+  std::ostringstream out;
+  CHECK(print_status(n.state(), false, out) == 3);
+  CHECK(out.str().find("waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1") != std::string::npos);
+}
+
+TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume after a kill") {
+  if (!mi::have_program("consul") || !mi::have_program("java")) FAIL("consul and java are needed (scripts/setup.sh)");
+  TestNode n("aio", 1, "127.0.0.1", offset_for(1));
+  std::ostringstream log;
+  auto outcome = run_firstboot(n.opts, log);
+  INFO(log.str());
+  REQUIRE(outcome == Outcome::done);
+  std::string state_file = n.state() + "/firstboot/state.json";
+  auto st = load_state(state_file);
+  CHECK(resume_index(st) == step_names().size());
+  REQUIRE(st.ensemble.members.size() == 1);
+  CHECK(st.myid == 1);
+  CHECK(st.node_id.size() == 32);
+  CHECK(mi::read_file(n.state() + "/consul/node-id") == st.consul_node_id);
+  CHECK(zk_status("127.0.0.1", st.ports.zk_client).mode == "standalone");
+
+  // The ensemble went through Consul KV, and ZooKeeper is registered in Consul's catalog.
+  ConsulAgent agent{"http://127.0.0.1:" + std::to_string(st.ports.consul_http), 3000};
+  auto kv = consul_kv_get(agent, ensemble_key("steps"));
+  REQUIRE(kv);
+  CHECK(ensemble_from_json(*kv, "kv").members[0].address == "127.0.0.1");
+  // ZooKeeper is registered in the local agent (what makes zookeeper.service.consul resolve).
+  CHECK(http_request("GET", agent.base + "/v1/catalog/service/zookeeper").body.find("\"ServicePort\":" +
+                                                                                     std::to_string(st.ports.zk_client)) !=
+        std::string::npos);
+
+  std::ostringstream js;
+  CHECK(print_status(n.state(), true, js) == 0);
+  CHECK(js.str().find("\"mode\": \"standalone\"") != std::string::npos);
+
+  // Rerun after success: nothing written, nothing restarted.
+  std::string before = mi::read_file(state_file);
+  auto zoo = n.state() + "/etc/zookeeper/zoo.cfg";
+  auto mtime = fs::last_write_time(zoo);
+  std::string consul_pid = mi::read_file(n.state() + "/run/consul.pid");
+  std::ostringstream log2;
+  REQUIRE(run_firstboot(n.opts, log2) == Outcome::done);
+  CHECK(mi::read_file(state_file) == before);
+  CHECK(fs::last_write_time(zoo) == mtime);
+  CHECK(mi::read_file(n.state() + "/run/consul.pid") == consul_pid);
+
+  // Killed during the zookeeper step: ZooKeeper down, the step and later ones unfinished.
+  make_process_runner(n.state() + "/run")->stop("zookeeper");
+  CHECK(zk_status("127.0.0.1", st.ports.zk_client, 500).mode.empty());
+  step_record(st, "zookeeper").status = "running";
+  step_record(st, "writers").status = "pending";
+  step_record(st, "register").status = "pending";
+  save_state(state_file, st);
+  std::ostringstream log3;
+  REQUIRE(run_firstboot(n.opts, log3) == Outcome::done);
+  INFO(log3.str());
+  CHECK(log3.str().find("resuming at step zookeeper") != std::string::npos);
+  auto after = load_state(state_file);
+  CHECK(resume_index(after) == step_names().size());
+  CHECK(after.node_id == st.node_id);
+  CHECK(after.consul_node_id == st.consul_node_id);
+  CHECK(ensemble_to_json(after.ensemble) == ensemble_to_json(st.ensemble));
+  CHECK(zk_status("127.0.0.1", st.ports.zk_client).mode == "standalone");
+}
+
+TEST_CASE("plan touches nothing") {
+  TestNode n("plan", 3, "127.0.0.1, 127.0.0.2, 127.0.0.3", offset_for(2));
+  std::ostringstream out;
+  print_plan(n.opts, out);
+  CHECK_FALSE(fs::exists(n.state()));
+  auto s = out.str();
+  CHECK(s.find("consul.json (0640, group consul, new)") != std::string::npos);
+  CHECK(s.find("<derived from the cluster secret>") != std::string::npos);
+  CHECK(s.find(consul_gossip_key("steps-test-secret", "steps")) == std::string::npos);
+  CHECK(s.find("zoo.cfg") != std::string::npos);
+  CHECK(s.find("start process consul") != std::string::npos);
+}
