@@ -3,6 +3,7 @@
 // runs what it receives through the BeaconFilter until enough control nodes are seen or the
 // deadline passes. IPv4 only (the group is an IPv4 multicast address or a broadcast address).
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -86,11 +87,22 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
   if (bind(sock.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
     throw Error("beacon", "bind to port " + std::to_string(port) + ": " + strerror(errno));
   if (multicast) {
-    ip_mreq mreq{};
+    // The interface: by its address, else by the configured interface name, else the one
+    // the kernel routes the group to (no route: ENODEV, reported with a hint).
+    ip_mreqn mreq{};
     mreq.imr_multiaddr = dest;
-    mreq.imr_interface.s_addr = ifaddr.empty() ? htonl(INADDR_ANY) : ipv4(ifaddr, "interface address").s_addr;
-    set_opt(sock.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq, ("join " + group).c_str());
-    if (!ifaddr.empty()) set_opt(sock.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq.imr_interface, sizeof(in_addr), "IP_MULTICAST_IF");
+    mreq.imr_address.s_addr = ifaddr.empty() ? htonl(INADDR_ANY) : ipv4(ifaddr, "interface address").s_addr;
+    if (ifaddr.empty() && !cfg.interface.empty()) {
+      mreq.imr_ifindex = int(if_nametoindex(cfg.interface.c_str()));
+      if (mreq.imr_ifindex == 0) throw Error("beacon", "no interface '" + cfg.interface + "'");
+    }
+    if (setsockopt(sock.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0)
+      throw Error("beacon", "cannot join " + group + ": " + strerror(errno) +
+                                (errno == ENODEV ? " (no route for the group: name an address or iface, or add a "
+                                                   "multicast route)"
+                                                 : ""));
+    if (!ifaddr.empty() || mreq.imr_ifindex != 0)
+      set_opt(sock.fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq, "IP_MULTICAST_IF");
     unsigned char loop = 1, ttl = (unsigned char)std::clamp(opts.ttl, 0, 255);
     set_opt(sock.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop, "IP_MULTICAST_LOOP");
     set_opt(sock.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl, "IP_MULTICAST_TTL");

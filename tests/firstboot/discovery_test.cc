@@ -244,3 +244,33 @@ TEST_CASE("address choice: config, interface, route to peers", "[discovery]") {
   CHECK_THROWS_AS(split_host_port("239.255.77.77:0", "g", &h, &port), mi::Error);
   CHECK_THROWS_AS(split_host_port("a:b:c", "g", &h, &port), mi::Error);
 }
+
+TEST_CASE("beacon: interface by name, no address claimed: peers named by the datagram source", "[beacon][live]") {
+  BeaconOptions opts;
+  opts.group = "239.255.77.77:" + std::to_string(test_port());
+  opts.ttl = 0;
+  opts.interval_ms = 100;
+  opts.linger_ms = 500;
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  std::vector<std::future<BeaconResult>> nodes;
+  for (int i = 1; i <= 2; i++) {
+    NodeConfig c = beacon_node("n" + std::to_string(i), "");
+    c.interface = "lo";
+    c.control_count = 1;
+    nodes.push_back(std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
+  }
+  for (auto& f : nodes) {
+    BeaconResult r = f.get();
+    INFO(r.reason);
+    CHECK(r.complete);
+    REQUIRE(r.peers.size() == 2);
+    // The other node's address is the datagram's source (whichever local address the kernel
+    // picked); our own is not known to us yet.
+    int with_source = 0;
+    for (auto& p : r.peers) with_source += !p.address.empty();
+    CHECK(with_source == 1);
+  }
+  NodeConfig bad = beacon_node("n9", "");
+  bad.interface = "no-such-if0";
+  CHECK_THROWS_WITH(discover_beacon(bad, 1, Clock::now(), opts), Catch::Contains("no interface 'no-such-if0'"));
+}
