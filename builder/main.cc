@@ -223,6 +223,12 @@ int cmd_build(const BuildArgs& a) {
     return kOk;
   }
 #if MI_HAVE_IMAGE_BUILD
+  // Every image carries mi-firstboot: without it a node never forms or joins a cluster.
+  std::error_code ec;
+  if (po.firstboot_binary.empty() || !fs::is_regular_file(po.firstboot_binary, ec))
+    throw mi::Error{po.firstboot_binary.empty() ? "mi-firstboot" : po.firstboot_binary,
+                    "mi-firstboot not found; build it (cmake --build build --target mi-firstboot) or set "
+                    "MI_FIRSTBOOT_BINARY"};
   fs::create_directories(plan.out_dir);
   std::vector<mi::RoleRecord> records;
   for (const auto& rp : plan.roles) {
@@ -232,6 +238,8 @@ int cmd_build(const BuildArgs& a) {
     io.formats = plan.formats;
     io.base_name = s.name + "-" + rp.role;
     io.keep_work = a.keep_work;
+    io.firstboot_binary = po.firstboot_binary;
+    io.extra_files = {{"/usr/lib/mi/cluster.yaml", mi::cluster_defaults_yaml(s, rp.role)}};
     std::cout << "mibuild: building " << rp.role << "\n" << std::flush;
     records.push_back(mi::RoleRecord{&rp, mi::build_role_image(s, rp.resolved, io)});
     // Rewritten after every role, so that the manifest always describes what is on disk.

@@ -4,6 +4,7 @@
 #include "builder/plan.h"
 
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -88,12 +89,35 @@ std::string default_firstboot_binary() {
 #endif
 }
 
+std::string cluster_defaults_yaml(const Spec& spec, const std::string& role) {
+  const ClusterDefaults& cl = spec.cluster;
+  YAML::Emitter e;
+  e << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << cl.name;
+  e << YAML::Key << "datacenter" << YAML::Value << cl.datacenter;
+  e << YAML::Key << "control_count" << YAML::Value << cl.control_count;
+  e << YAML::Key << "discovery" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "method" << YAML::Value << cl.discovery.method;
+  e << YAML::Key << "peers" << YAML::Value << YAML::Flow << cl.discovery.peers;
+  if (!cl.discovery.dns_name.empty()) e << YAML::Key << "dns_name" << YAML::Value << cl.discovery.dns_name;
+  e << YAML::Key << "beacon_group" << YAML::Value << cl.discovery.beacon_group;
+  if (!cl.discovery.cloud_join.empty()) e << YAML::Key << "cloud_join" << YAML::Value << cl.discovery.cloud_join;
+  e << YAML::EndMap;
+  e << YAML::Key << "wan_join" << YAML::Value << YAML::Flow << cl.wan_join;
+  e << YAML::EndMap;
+  if (role == "control" || role == "compute" || role == "all-in-one") e << YAML::Key << "role" << YAML::Value << role;
+  e << YAML::EndMap;
+  return "# Written by mibuild from the spec's cluster block: mi-firstboot's image defaults.\n" +
+         std::string(e.c_str()) + "\n";
+}
+
 Plan make_plan(const Spec& spec, const PlanOptions& opts) {
   Plan plan;
   plan.spec_file = spec.file;
   plan.out_dir = opts.out_dir.empty() ? "out" : opts.out_dir;
   plan.formats = opts.formats.empty() ? spec.formats : opts.formats;
   plan.manifest = (fs::path(plan.out_dir) / "manifest.json").string();
+  plan.firstboot_binary = opts.firstboot_binary;
   for (const auto& f : plan.formats)
     if (auto why = check_format(f); !why.empty()) throw Error{"formats", why};
   std::vector<std::string> roles = opts.roles.empty() ? spec.roles : opts.roles;
@@ -149,17 +173,12 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
       ov.push_back("user " + u.name + " groups=" + join(u.groups) + " keys=" + sha256_hex(join(u.ssh_keys, "\n")));
     rp.stages.push_back(make_stage("overlays", rp.stages.back().key, ov));
     // firstboot: mi-firstboot itself and the cluster defaults baked in for it.
-    const ClusterDefaults& cl = spec.cluster;
     std::string fb = opts.firstboot_binary;
     std::error_code ec;
     std::string fb_hash = !fb.empty() && fs::is_regular_file(fb, ec) ? sha256_file_hex(fb) : "absent";
-    rp.stages.push_back(make_stage(
-        "firstboot", rp.stages.back().key,
-        {"mi-firstboot sha256=" + fb_hash, "role=" + role_name, "cluster=" + cl.name, "datacenter=" + cl.datacenter,
-         "control_count=" + std::to_string(cl.control_count), "discovery=" + cl.discovery.method,
-         "peers=" + join(cl.discovery.peers), "dns_name=" + cl.discovery.dns_name,
-         "beacon_group=" + cl.discovery.beacon_group, "cloud_join=" + cl.discovery.cloud_join,
-         "wan_join=" + join(cl.wan_join)}));
+    rp.stages.push_back(make_stage("firstboot", rp.stages.back().key,
+                                   {"mi-firstboot sha256=" + fb_hash,
+                                    "cluster.yaml sha256=" + sha256_hex(cluster_defaults_yaml(spec, role_name))}));
     // finalize: enabled services, identity-free clean-up, timestamps.
     const char* sde = std::getenv("SOURCE_DATE_EPOCH");
     rp.stages.push_back(make_stage("finalize", rp.stages.back().key,
@@ -206,7 +225,11 @@ std::string format_plan(const Plan& plan) {
     for (const auto& [f, path] : rp.outputs) out += "    " + path + " (" + f + ")\n";
     for (const auto& a : rp.absent) out += "  not in image: " + a + "\n";
   }
-  out += "\nmanifest: " + plan.manifest + "\n";
+  std::error_code ec;
+  bool fb = !plan.firstboot_binary.empty() && fs::is_regular_file(plan.firstboot_binary, ec);
+  out += "\nmi-firstboot: " + (fb ? plan.firstboot_binary : "not found" + (plan.firstboot_binary.empty() ? std::string()
+                                                                             : " at " + plan.firstboot_binary)) + "\n";
+  out += "manifest: " + plan.manifest + "\n";
   return out;
 }
 

@@ -42,6 +42,7 @@ struct Plan {
   std::vector<std::string> formats;
   std::vector<RolePlan> roles;
   std::string manifest;  // OUTDIR/manifest.json
+  std::string firstboot_binary;  // as given in PlanOptions; "" or missing: the plan says so
   std::vector<std::string> input_files;  // every file read: spec, roles files, overlay files, local artifacts
 };
 
@@ -54,6 +55,11 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts);
 
 // The plan as `mibuild build --dry-run` prints it.
 std::string format_plan(const Plan& plan);
+
+// /usr/lib/mi/cluster.yaml as baked into `role`'s image: the spec's cluster block, and the
+// role when it is one mi-firstboot knows (control, compute, all-in-one). Read by
+// firstboot/source_cluster_yaml.cc (docs/firstboot.md); part of the firstboot stage's key.
+std::string cluster_defaults_yaml(const Spec& spec, const std::string& role);
 
 // Where mibuild finds mi-firstboot to bake in: $MI_FIRSTBOOT_BINARY, else the build tree's.
 std::string default_firstboot_binary();
