@@ -2,10 +2,14 @@
 // as mibuild bakes it, a NoCloud seed as cloud-localds makes it, an OpenStack config drive as
 // Nova writes it, EC2 IMDSv2 and OpenStack metadata served by a fixture HTTP server that
 // speaks the documented protocols (token PUT first; GETs without the token get 401).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/process.h"
 #include "firstboot/config_sources.h"
 #include "firstboot/http.h"
 #include "fixture_http_server.h"
@@ -191,4 +195,54 @@ TEST_CASE("all sources at once through load_node_config", "[sources]") {
 
 TEST_CASE("seed lookup by label: none here", "[sources]") {
   CHECK(find_device_by_label("mi-test-no-such-label") == "");
+}
+
+TEST_CASE("seed by label: a real labelled file system found, mounted read-only, read, unmounted", "[sources]") {
+  // Needs root and a loop device; the seed is ext4 here because this kernel may lack vfat
+  // and iso9660 (the lookup and mount do not depend on the type).
+  if (geteuid() != 0 || !mi::have_program("losetup") || !mi::have_program("mkfs.ext4")) {
+    WARN("skipped: needs root, losetup and mkfs.ext4");
+    return;
+  }
+  char tmpl[] = "/tmp/mi-seed-test.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string label = "mi-t-" + std::to_string(getpid() % 100000);
+  mkdir((dir + "/content").c_str(), 0700);
+  mi::write_file_atomic(dir + "/content/meta-data", mi::read_file(F + "/nocloud/meta-data"));
+  mi::write_file_atomic(dir + "/content/user-data", mi::read_file(F + "/nocloud/user-data"), 0600);
+  mi::run({"mkfs.ext4", "-q", "-L", label, "-d", dir + "/content", dir + "/seed.img", "4M"});
+  mi::RunOptions o;
+  o.check = false;
+  auto lo = mi::run({"losetup", "-f", "--show", dir + "/seed.img"}, o);
+  if (lo.exit_code != 0) {
+    WARN("skipped: no loop device: " + lo.err);
+    mi::run({"rm", "-rf", dir});
+    return;
+  }
+  const std::string loopdev = lo.out.substr(0, lo.out.find('\n'));
+  const std::string mnt = dir + "/mnt";
+  std::string dev;
+  ConfigLayer L;
+  bool mounted = false;
+  std::string failure;
+  try {
+    dev = find_device_by_label(label);
+    mount_readonly(dev, mnt);
+    mounted = true;
+    L = read_nocloud(mnt);
+    // Read-only: writing fails.
+    CHECK_THROWS(mi::write_file_atomic(mnt + "/x", "y"));
+  } catch (const std::exception& e) {
+    failure = e.what();  // reported below, after the loop device is released
+  }
+  if (mounted) unmount_seed(mnt);
+  mi::run({"losetup", "-d", loopdev}, o);
+  mi::run({"rm", "-rf", dir});
+  INFO(failure);
+  CHECK(failure.empty());
+  CHECK(dev == loopdev);
+  CHECK(mounted);
+  CHECK(L.present);
+  REQUIRE(L.node_name.value);
+  CHECK(*L.node_name.value == "ctl-2");
 }
