@@ -71,9 +71,13 @@ class Firstboot:
     def start(self, bed, node):
         log(f"start mi-firstboot on {node.name} ({node.address})")
         env = dict(os.environ)
+        # Only the baked-in defaults: no kernel command line, seed device or cloud metadata
+        # (the host's would leak in). --timeout ends a node that can never finish (x1).
         return bed.spawn(node.ns, [self.binary, "run", "--runner", "process",
                                    "--state-dir", node.path("state"),
-                                   "--config-file", node.path("cluster.yaml")],
+                                   "--config-file", node.path("cluster.yaml"),
+                                   "--cmdline-file", "", "--metadata-url", "", "--no-seed-search",
+                                   "--timeout", str(int(FORM_TIMEOUT * 2))],
                          node.path("firstboot.log"), env=env)
 
     def status(self, bed, node):
@@ -299,7 +303,7 @@ def status_done(fb, bed, node):
     """Every step of firstboot/state.h (identity .. register) is `done`."""
     st = fb.status(bed, node)
     steps = st.get("steps") or []
-    return st if steps and all(s.get("status") == "done" for s in steps) else None
+    return st if st.get("complete") is True and steps and all(s.get("status") == "done" for s in steps) else None
 
 
 def scenario_faults(args):
