@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <map>
+#include <set>
 
 #include "common/error.h"
 #include "firstboot/discovery.h"
@@ -59,10 +61,10 @@ std::string summary(const BeaconResult& r, int expected, bool deadline_passed) {
   return s;
 }
 
-}  // namespace
-
-BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
-                             const BeaconOptions& opts) {
+// The loop behind discover_beacon() and serve_beacon(): runs until enough controls (plus
+// the linger), the deadline, or `stop`.
+BeaconResult beacon_loop(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
+                         const BeaconOptions& opts, const std::atomic<bool>* stop) {
   if (cfg.secret.empty()) throw Error("beacon", "no cluster secret: beacon discovery needs one (secret_file or seed)");
   std::string host;
   int port = 0;
@@ -125,6 +127,7 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
 
   BeaconResult r;
   std::map<std::string, Peer> peers;
+  std::set<std::string> committed;
   peers[cfg.node_name] = Peer{cfg.node_name, own.address, cfg.role};
 
   auto send_own = [&] {
@@ -152,6 +155,7 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
   bool deadline_passed = false;
   for (;;) {
     auto now = Clock::now();
+    if (stop && stop->load()) break;
     if (r.complete && now >= complete_at + std::chrono::milliseconds(opts.linger_ms)) break;
     if (now >= deadline) {
       deadline_passed = true;
@@ -163,6 +167,7 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
     }
     auto wake = std::min(next_send, deadline);
     if (r.complete) wake = std::min(wake, complete_at + std::chrono::milliseconds(opts.linger_ms));
+    if (stop) wake = std::min(wake, now + std::chrono::milliseconds(100));  // notice `stop` soon
     int timeout = int(std::max<int64_t>(
         0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
     pollfd p{sock.fd, POLLIN, 0};
@@ -181,6 +186,7 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
     if (st != BeaconStatus::ok) continue;
     bool is_new = !peers.count(m.name);
     peers[m.name] = Peer{m.name, m.address, m.role};
+    if (m.flags & kBeaconFlagCommitted) committed.insert(m.name);
     if (is_new) send_own();  // answer at once, so the newcomer hears us even if we stop soon
     if (!r.complete && controls() >= expected_controls) {
       r.complete = true;
@@ -189,11 +195,28 @@ BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock
   }
 
   for (auto& [_, p] : peers) r.peers.push_back(p);  // std::map: sorted by name
+  r.committed.assign(committed.begin(), committed.end());
   r.controls_seen = controls();
   r.complete = r.controls_seen >= expected_controls;
   r.counters = filter.counters;
   for (auto& [name, addr] : filter.mismatched) r.mismatched.push_back(name + " (" + addr + ")");
   r.reason = summary(r, expected_controls, deadline_passed);
+  return r;
+}
+
+}  // namespace
+
+BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
+                             const BeaconOptions& opts) {
+  return beacon_loop(cfg, expected_controls, deadline, opts, nullptr);
+}
+
+BeaconResult serve_beacon(const NodeConfig& cfg, const std::atomic<bool>& stop, Clock::time_point until,
+                          const BeaconOptions& opts) {
+  BeaconResult r = beacon_loop(cfg, std::numeric_limits<int>::max(), until, opts, &stop);
+  r.complete = false;
+  r.reason = "served beacons: " + std::to_string(r.peers.size()) + " nodes seen (" + std::to_string(r.controls_seen) +
+             " control), " + std::to_string(r.counters.dropped()) + " beacons dropped";
   return r;
 }
 

@@ -4,6 +4,7 @@
 // (a Consul cloud auto-join string, passed through for retry_join instead of addresses).
 // Also here: choosing the address to bind to, by asking the kernel for the route to peers.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -44,6 +45,7 @@ struct BeaconResult {
   std::string reason;
   BeaconCounters counters;
   std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another config digest
+  std::vector<std::string> committed;   // names of peers whose beacons carry kBeaconFlagCommitted
   uint64_t sent = 0;                    // own beacons sent
   std::string send_error;               // last send failure ("" = none), e.g. no multicast route
 };
@@ -54,6 +56,14 @@ struct BeaconResult {
 // mi::Error{"beacon", ...} only when the socket cannot be set up.
 BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
                              const BeaconOptions& opts = {});
+
+// Keeps this node visible after its own discovery is over, so that nodes booting later
+// (a compute node, a replaced control node) still find it: beacons every interval (with
+// opts.flags, e.g. kBeaconFlagCommitted) and answers newcomers at once, until `stop` is set
+// (checked at least every 100 ms) or `until`. Run it in a thread; the result holds who was
+// seen and the drop counters.
+BeaconResult serve_beacon(const NodeConfig& cfg, const std::atomic<bool>& stop,
+                          Clock::time_point until = Clock::time_point::max(), const BeaconOptions& opts = {});
 
 // ---- dns (dns_discovery.cc) ----
 struct SrvRecord {

@@ -274,3 +274,37 @@ TEST_CASE("beacon: interface by name, no address claimed: peers named by the dat
   bad.interface = "no-such-if0";
   CHECK_THROWS_WITH(discover_beacon(bad, 1, Clock::now(), opts), Catch::Contains("no interface 'no-such-if0'"));
 }
+
+TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and sees it committed", "[beacon][live]") {
+  BeaconOptions opts;
+  opts.group = "239.255.77.77:" + std::to_string(test_port());
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
+  opts.interval_ms = 100;
+  opts.linger_ms = 0;
+  NodeConfig early = beacon_node("ctl-1", "127.0.0.11");
+  early.control_count = 1;
+  BeaconResult first = discover_beacon(early, 1, Clock::now() + std::chrono::seconds(5), opts);
+  REQUIRE(first.complete);  // alone, and done
+
+  std::atomic<bool> stop{false};
+  BeaconOptions served = opts;
+  served.flags = kBeaconFlagCommitted;
+  served.interval_ms = 5000;  // the late node is found through the immediate answer, not the period
+  auto server = std::async(std::launch::async, [&] { return serve_beacon(early, stop, Clock::now() + std::chrono::seconds(30), served); });
+
+  NodeConfig late = beacon_node("cmp-1", "127.0.0.21");
+  late.role = Role::compute;
+  late.control_count = 1;
+  BeaconResult r = discover_beacon(late, 1, Clock::now() + std::chrono::seconds(20), opts);
+  stop = true;
+  BeaconResult s = server.get();
+  INFO(r.reason << " / " << s.reason);
+  CHECK(r.complete);
+  CHECK(r.reason == "1 of 1 control nodes seen: 127.0.0.11");
+  CHECK(r.committed == std::vector<std::string>{"ctl-1"});
+  REQUIRE(s.peers.size() == 2);
+  CHECK(s.peers[0].name == "cmp-1");
+  CHECK(s.peers[0].role == Role::compute);
+  CHECK_FALSE(s.complete);
+}
