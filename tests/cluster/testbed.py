@@ -208,6 +208,7 @@ class Testbed:
         self.namespaces = []
         self.procs = []  # (Popen, log file)
         self.failed = False
+        self.on_failure = []  # callables run before anything is stopped (snapshots for the logs)
 
     # --- lifecycle ---------------------------------------------------------------------
     def __enter__(self):
@@ -224,10 +225,19 @@ class Testbed:
 
     def __exit__(self, exc_type, exc, tb):
         self.failed = exc_type is not None
+        if self.failed:
+            for fn in self.on_failure:
+                try:
+                    fn()
+                except Exception as e:  # a snapshot must not hide the real failure
+                    log(f"on_failure snapshot: {type(e).__name__}: {e}")
         self.cleanup()
         return False
 
     def cleanup(self):
+        # A second Ctrl-C or SIGTERM must not cut the cleanup short.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         # Stop what the harness started, then everything else in each namespace (the
         # services that mi-firstboot started), then the namespaces themselves.
         for p, _ in self.procs:
