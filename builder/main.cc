@@ -155,8 +155,8 @@ bool read_spec(const std::string& path, mi::SpecResult& r, bool print_notes) {
 int cmd_validate(const std::string& spec_file) {
   mi::SpecResult r;
   if (!read_spec(spec_file, r, true)) return kUsage;
-  std::cout << spec_file << ": valid (roles: " << join(r.spec.roles, ", ") << "; formats: "
-            << join(r.spec.formats, ", ") << ")\n";
+  std::cout << spec_file << ": valid (roles: " << join(r.spec.roles, ", ")
+            << "; formats: " << join(r.spec.formats, ", ") << ")\n";
   return kOk;
 }
 
@@ -173,8 +173,9 @@ int cmd_roles(const std::string& spec_file) {
     std::cout << "  components:";
     for (const auto& cn : rr.components) {
       const mi::Component& c = s.components.at(cn);
-      std::string from = c.source == "debian" ? "debian " + join(c.packages, ",") + (c.suite.empty() ? "" : "/" + c.suite)
-                                              : "artifact";
+      std::string from = c.source == "debian"
+                             ? "debian " + join(c.packages, ",") + (c.suite.empty() ? "" : "/" + c.suite)
+                             : "artifact";
       std::string why = mi::component_unresolved_reason(s, c);
       std::cout << " " << cn << " [" << from << (why.empty() ? "" : ", absent: optional") << "]";
     }
@@ -249,11 +250,13 @@ int cmd_build(const BuildArgs& a) {
     for (const auto& o : rec.result.outputs) std::cout << "wrote " << o.path << " (" << o.format << ")\n";
   std::cout << "wrote " << plan.manifest << "\n";
   for (const auto& rp : plan.roles)
-    for (const auto& absent : rp.absent) std::cout << "not in image " << s.name << "-" << rp.role << ": " << absent << "\n";
+    for (const auto& absent : rp.absent)
+      std::cout << "not in image " << s.name << "-" << rp.role << ": " << absent << "\n";
   return kOk;
 #else
-  throw mi::Error{"build", "this mibuild was built without the image pipeline (builder/image_build.cc); "
-                           "only --dry-run works"};
+  throw mi::Error{"build",
+                  "this mibuild was built without the image pipeline (builder/image_build.cc); "
+                  "only --dry-run works"};
 #endif
 }
 

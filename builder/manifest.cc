@@ -45,14 +45,16 @@ nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vect
                              [&](const ComponentStatus& c) { return c.name == cn; });
       json c = {{"name", cn}};
       auto spec_c = spec.components.find(cn);
-      std::string plan_why = spec_c == spec.components.end() ? "not in the spec"
-                                                              : component_unresolved_reason(spec, spec_c->second);
+      std::string plan_why =
+          spec_c == spec.components.end() ? "not in the spec" : component_unresolved_reason(spec, spec_c->second);
       if (spec_c != spec.components.end()) c["source"] = spec_c->second.source;
       if (it != res.components.end()) {
         c["present"] = it->present;
         c["version"] = it->version;
-        if (!it->present) c["reason"] = it->note.empty() ? plan_why : it->note;
-        else if (!it->note.empty()) c["note"] = it->note;
+        if (!it->present)
+          c["reason"] = it->note.empty() ? plan_why : it->note;
+        else if (!it->note.empty())
+          c["note"] = it->note;
       } else {
         c["present"] = plan_why.empty();
         if (!plan_why.empty()) c["reason"] = plan_why;

@@ -140,10 +140,10 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     std::string prev = "";
 
     // bootstrap: the Debian base every role starts from.
-    rp.stages.push_back(make_stage("bootstrap", prev,
-                                   {"mibuild=" + mibuild_version(), "release=" + spec.base.release,
-                                    "mirror=" + spec.base.mirror, "kernel=" + spec.base.kernel,
-                                    "packages=" + join(spec.base.packages)}));
+    rp.stages.push_back(
+        make_stage("bootstrap", prev,
+                   {"mibuild=" + mibuild_version(), "release=" + spec.base.release, "mirror=" + spec.base.mirror,
+                    "kernel=" + spec.base.kernel, "packages=" + join(spec.base.packages)}));
     // packages: the role's own Debian packages.
     rp.stages.push_back(make_stage("packages", rp.stages.back().key, {"packages=" + join(rr.packages)}));
     // components: how each one is obtained, and whether it can be.
@@ -167,8 +167,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     rp.stages.push_back(make_stage("components", rp.stages.back().key, comp));
     // overlays: every file of every overlay tree, then the users (accounts and authorized_keys).
     std::vector<std::string> ov;
-    for (const auto& o : rp.overlays)
-      hash_tree((fs::path(spec.overlays_dir) / o).string(), o, ov, overlay_files);
+    for (const auto& o : rp.overlays) hash_tree((fs::path(spec.overlays_dir) / o).string(), o, ov, overlay_files);
     for (const auto& u : spec.users)
       ov.push_back("user " + u.name + " groups=" + join(u.groups) + " keys=" + sha256_hex(join(u.ssh_keys, "\n")));
     rp.stages.push_back(make_stage("overlays", rp.stages.back().key, ov));
@@ -181,9 +180,9 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
                                     "cluster.yaml sha256=" + sha256_hex(cluster_defaults_yaml(spec, role_name))}));
     // finalize: enabled services, identity-free clean-up, timestamps.
     const char* sde = std::getenv("SOURCE_DATE_EPOCH");
-    rp.stages.push_back(make_stage("finalize", rp.stages.back().key,
-                                   {"services=" + join(rr.services), "name=" + spec.name,
-                                    "source_date_epoch=" + std::string(sde ? sde : "")}));
+    rp.stages.push_back(make_stage(
+        "finalize", rp.stages.back().key,
+        {"services=" + join(rr.services), "name=" + spec.name, "source_date_epoch=" + std::string(sde ? sde : "")}));
     // assemble: the disk layout and the seed its UUIDs come from.
     rp.stages.push_back(make_stage("assemble", rp.stages.back().key,
                                    {"seed=" + spec.seed, "esp_mb=" + std::to_string(spec.disk.esp_mb),
@@ -206,8 +205,8 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
 }
 
 std::string format_plan(const Plan& plan) {
-  std::string out = "plan: " + plan.spec_file + " -> " + plan.out_dir + "/ (formats: " + join(plan.formats, ", ") +
-                    ")\n";
+  std::string out =
+      "plan: " + plan.spec_file + " -> " + plan.out_dir + "/ (formats: " + join(plan.formats, ", ") + ")\n";
   for (const auto& rp : plan.roles) {
     const ResolvedRole& r = rp.resolved;
     out += "\nrole " + rp.role + "\n";
@@ -227,8 +226,10 @@ std::string format_plan(const Plan& plan) {
   }
   std::error_code ec;
   bool fb = !plan.firstboot_binary.empty() && fs::is_regular_file(plan.firstboot_binary, ec);
-  out += "\nmi-firstboot: " + (fb ? plan.firstboot_binary : "not found" + (plan.firstboot_binary.empty() ? std::string()
-                                                                             : " at " + plan.firstboot_binary)) + "\n";
+  out += "\nmi-firstboot: " +
+         (fb ? plan.firstboot_binary
+             : "not found" + (plan.firstboot_binary.empty() ? std::string() : " at " + plan.firstboot_binary)) +
+         "\n";
   out += "manifest: " + plan.manifest + "\n";
   return out;
 }

@@ -23,17 +23,17 @@ struct Stage {
 struct RolePlan {
   std::string role;
   ResolvedRole resolved;
-  std::vector<std::string> overlays;  // applied in this order: Spec::overlays, then the role's
-  std::vector<Stage> stages;          // in order; the last one is "formats"
+  std::vector<std::string> overlays;                         // applied in this order: Spec::overlays, then the role's
+  std::vector<Stage> stages;                                 // in order; the last one is "formats"
   std::vector<std::pair<std::string, std::string>> outputs;  // (format, OUTDIR/<name>-<role>.<ext>)
-  std::vector<std::string> absent;    // components left out, with why ("mesos (optional; provide ...)")
+  std::vector<std::string> absent;  // components left out, with why ("mesos (optional; provide ...)")
 };
 
 struct PlanOptions {
   std::vector<std::string> roles;    // empty: the spec's roles
   std::vector<std::string> formats;  // empty: the spec's formats
   std::string out_dir = "out";
-  std::string firstboot_binary;      // mi-firstboot baked into the image (hashed when it exists)
+  std::string firstboot_binary;  // mi-firstboot baked into the image (hashed when it exists)
 };
 
 struct Plan {
@@ -41,8 +41,8 @@ struct Plan {
   std::string out_dir;
   std::vector<std::string> formats;
   std::vector<RolePlan> roles;
-  std::string manifest;  // OUTDIR/manifest.json
-  std::string firstboot_binary;  // as given in PlanOptions; "" or missing: the plan says so
+  std::string manifest;                  // OUTDIR/manifest.json
+  std::string firstboot_binary;          // as given in PlanOptions; "" or missing: the plan says so
   std::vector<std::string> input_files;  // every file read: spec, roles files, overlay files, local artifacts
 };
 

@@ -54,11 +54,16 @@ struct Ctx {
 
 std::string describe(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "\"" + n.Scalar() + "\"";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    default: return "nothing";
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Scalar:
+      return "\"" + n.Scalar() + "\"";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
   }
 }
 
@@ -113,13 +118,14 @@ std::optional<MapView> as_map(const Ctx& c, const YAML::Node& node, const Pos& a
     }
     seen[key] = kp;
     if (is_password_key(key)) {
-      c.error(kp, where + ": passwords are not accepted in a spec; users log in with ssh_keys "
-                          "(public keys, one authorized_keys line each)");
+      c.error(kp, where +
+                      ": passwords are not accepted in a spec; users log in with ssh_keys "
+                      "(public keys, one authorized_keys line each)");
       continue;
     }
     if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
-      c.error(kp, "unknown key '" + key + "'" + (path.empty() ? "" : " in " + path) + " (valid keys: " +
-                      join(valid) + ")");
+      c.error(kp,
+              "unknown key '" + key + "'" + (path.empty() ? "" : " in " + path) + " (valid keys: " + join(valid) + ")");
       continue;
     }
     m.entries.push_back(Entry{key, it->second, kp, c.pos(it->second, kp)});
@@ -224,9 +230,13 @@ bool is_sha256(const std::string& s) {
   return true;
 }
 
-const std::vector<std::string> kSshKeyTypes = {
-    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"};
+const std::vector<std::string> kSshKeyTypes = {"ssh-ed25519",
+                                               "ssh-rsa",
+                                               "ecdsa-sha2-nistp256",
+                                               "ecdsa-sha2-nistp384",
+                                               "ecdsa-sha2-nistp521",
+                                               "sk-ssh-ed25519@openssh.com",
+                                               "sk-ecdsa-sha2-nistp256@openssh.com"};
 
 // "" when `line` looks like an authorized_keys line ("TYPE BASE64 [comment]"), else why not.
 std::string check_ssh_key(const std::string& line) {
@@ -235,12 +245,11 @@ std::string check_ssh_key(const std::string& line) {
   auto sp = line.find(' ');
   std::string type = line.substr(0, sp);
   if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end())
-    return "not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with TYPE one of " +
-           join(kSshKeyTypes);
+    return "not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with TYPE one of " + join(kSshKeyTypes);
   std::string rest = sp == std::string::npos ? "" : line.substr(sp + 1);
   std::string b64 = rest.substr(0, rest.find(' '));
-  if (b64.size() < 16 || b64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") !=
-                             std::string::npos)
+  if (b64.size() < 16 ||
+      b64.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != std::string::npos)
     return "not an OpenSSH public key line: the key data after \"" + type + "\" is not base64";
   return "";
 }
@@ -259,9 +268,8 @@ bool is_multicast_group(const std::string& s) {
   return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
 }
 
-const std::vector<std::string> kTopKeys = {"name",     "seed",         "base",  "roles",      "roles_dir",
-                                           "formats",  "overlays",     "overlays_dir", "users", "components",
-                                           "cluster",  "disk"};
+const std::vector<std::string> kTopKeys = {"name",     "seed",         "base",  "roles",      "roles_dir", "formats",
+                                           "overlays", "overlays_dir", "users", "components", "cluster",   "disk"};
 const std::vector<std::string> kBaseKeys = {"release", "mirror", "kernel", "packages"};
 const std::vector<std::string> kUserKeys = {"name", "ssh_keys", "groups"};
 const std::vector<std::string> kComponentKeys = {"source", "packages", "suite",  "version",
@@ -305,8 +313,7 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
   Component comp;
   comp.name = name;
   comp.pos = e.key_pos;
-  if (!is_name(name))
-    c.error(e.key_pos, path + ": component names are lower-case letters, digits and '-'");
+  if (!is_name(name)) c.error(e.key_pos, path + ": component names are lower-case letters, digits and '-'");
   auto m = as_map(c, e.value, e.value_pos, path, kComponentKeys);
   if (!m) {
     s.components[name] = comp;
@@ -331,8 +338,7 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
         c.error(x->key_pos, path + "." + k + ": only valid with source: artifact (this component is a Debian package)");
   } else if (comp.source == "artifact") {
     check_packages(c, path + ".packages", comp.packages, pkg_pos);
-    if (const Entry* x = m->get("suite"))
-      c.error(x->key_pos, path + ".suite: only valid with source: debian");
+    if (const Entry* x = m->get("suite")) c.error(x->key_pos, path + ".suite: only valid with source: debian");
     if (!comp.sha256.empty() && !is_sha256(comp.sha256))
       c.error(sha_pos, path + ".sha256: not a SHA-256: expected 64 hex digits, got " +
                            std::to_string(comp.sha256.size()) + " characters");
@@ -340,8 +346,9 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
       c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"");
     bool located = !comp.url.empty() || !comp.path.empty();
     if (located && comp.sha256.empty())
-      c.error(e.key_pos, path + ": an artifact needs sha256 (the SHA-256 of the file, 64 hex digits) to be checked "
-                                "against");
+      c.error(e.key_pos, path +
+                             ": an artifact needs sha256 (the SHA-256 of the file, 64 hex digits) to be checked "
+                             "against");
     std::error_code ec;
     bool path_missing = !comp.path.empty() && !fs::exists(spec_path(s, comp.path), ec);
     if (!located) {
@@ -349,8 +356,8 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
       if (comp.optional)
         c.note(e.key_pos, "not in image: " + name + " (optional; " + how + ")");
       else
-        c.error(e.key_pos, path + ": cannot be resolved: an artifact needs url or path; " + how +
-                               ", or mark it optional: true");
+        c.error(e.key_pos,
+                path + ": cannot be resolved: an artifact needs url or path; " + how + ", or mark it optional: true");
     } else if (path_missing) {
       std::string what = path + ".path: file not found: " + spec_path(s, comp.path);
       if (comp.optional)
@@ -391,8 +398,11 @@ void parse_users(const Ctx& c, Spec& s, const Entry& e) {
     std::vector<Pos> key_pos;
     get_list(c, *m, "ssh_keys", u.ssh_keys, &key_pos);
     for (size_t k = 0; k < u.ssh_keys.size(); k++)
-      if (auto why = check_ssh_key(u.ssh_keys[k]); !why.empty()) c.error(key_pos[k], idx(path + ".ssh_keys", k) + ": " + why);
+      if (auto why = check_ssh_key(u.ssh_keys[k]); !why.empty())
+        c.error(key_pos[k], idx(path + ".ssh_keys", k) + ": " + why);
     get_list(c, *m, "groups", u.groups);
+    if (u.ssh_keys.empty() && !u.name.empty())
+      c.note(up, path + ": user " + u.name + " has no ssh_keys and no password: nobody can log in as " + u.name);
     s.users.push_back(u);
   }
 }
@@ -427,8 +437,10 @@ void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
       get_str(c, *dm, "dns_name", di.dns_name);
       get_str(c, *dm, "cloud_join", di.cloud_join);
       if (get_str(c, *dm, "beacon_group", di.beacon_group, &p) && !is_multicast_group(di.beacon_group))
-        c.error(p, "cluster.discovery.beacon_group: expected an IPv4 multicast ADDRESS:PORT (e.g. "
-                   "239.255.77.77:7946), got \"" + di.beacon_group + "\"");
+        c.error(p,
+                "cluster.discovery.beacon_group: expected an IPv4 multicast ADDRESS:PORT (e.g. "
+                "239.255.77.77:7946), got \"" +
+                    di.beacon_group + "\"");
     }
   }
 }
@@ -456,7 +468,8 @@ std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
   r.name = fs::path(file).stem().string();
   Pos np = top;
   if (get_str(c, *m, "name", r.name, &np)) r.pos = np;
-  if (!is_name(r.name)) c.error(np, "name: '" + r.name + "' is not a valid role name (lower-case letters, digits, '-')");
+  if (!is_name(r.name))
+    c.error(np, "name: '" + r.name + "' is not a valid role name (lower-case letters, digits, '-')");
   get_list(c, *m, "include", r.include, &r.include_pos);
   std::vector<Pos> pkg_pos, svc_pos;
   get_list(c, *m, "packages", r.packages, &pkg_pos);
@@ -496,8 +509,8 @@ std::string spec_path(const Spec& spec, const std::string& p) {
 }
 
 const std::vector<std::string>& known_formats() {
-  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd",  "ami",
-                                             "openstack", "vagrant", "pxe", "iso", "tar"};
+  static const std::vector<std::string> v = {"raw",       "qcow2",   "vmdk", "vhd", "ami",
+                                             "openstack", "vagrant", "pxe",  "iso", "tar"};
   return v;
 }
 
@@ -597,7 +610,8 @@ SpecResult parse_spec(const std::string& path) {
   if (get_list(c, *m, "formats", s.formats, &s.formats_pos, &formats_at)) {
     if (s.formats.empty()) c.error(formats_at, "formats: empty list: nothing to write");
     for (size_t i = 0; i < s.formats.size(); i++)
-      if (auto why = check_format(s.formats[i]); !why.empty()) c.error(s.formats_pos[i], idx("formats", i) + ": " + why);
+      if (auto why = check_format(s.formats[i]); !why.empty())
+        c.error(s.formats_pos[i], idx("formats", i) + ": " + why);
   } else {
     s.formats = {"raw"};
   }
@@ -655,10 +669,10 @@ SpecResult parse_spec(const std::string& path) {
       if (s.components.count(cn)) continue;
       std::vector<std::string> names;
       for (auto& [n, _] : s.components) names.push_back(n);
-      rc.error(role->component_pos[i], idx("components", i) + ": unknown component '" + cn + "' (" +
-                                           (names.empty() ? std::string("the spec defines none")
-                                                          : "defined in " + path + ": " + join(names)) +
-                                           ")");
+      rc.error(role->component_pos[i],
+               idx("components", i) + ": unknown component '" + cn + "' (" +
+                   (names.empty() ? std::string("the spec defines none") : "defined in " + path + ": " + join(names)) +
+                   ")");
     }
     s.role_defs[role->name] = *role;
   }
@@ -670,10 +684,10 @@ SpecResult parse_spec(const std::string& path) {
     const std::string& rn = s.roles[i];
     if (!listed.insert(rn).second) c.error(s.roles_pos[i], idx("roles", i) + ": role '" + rn + "' listed twice");
     if (!s.role_defs.count(rn))
-      c.error(s.roles_pos[i], idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
-                                  (found.empty() ? "no roles in " + s.roles_dir
-                                                 : "roles in " + s.roles_dir + ": " + join(found)) +
-                                  ")");
+      c.error(s.roles_pos[i],
+              idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
+                  (found.empty() ? "no roles in " + s.roles_dir : "roles in " + s.roles_dir + ": " + join(found)) +
+                  ")");
   }
   for (auto& d : check_role_includes(s)) r.errors.push_back(d);
 

@@ -10,8 +10,8 @@ namespace mi {
 
 struct Pos {
   std::string file;
-  int line = 0;  // 1-based; 0 when unknown
-  int col = 0;   // 1-based
+  int line = 0;             // 1-based; 0 when unknown
+  int col = 0;              // 1-based
   std::string str() const;  // "file:line:col"
 };
 
@@ -45,11 +45,11 @@ struct Component {
 };
 
 struct Discovery {
-  std::string method = "static";       // static | dns | beacon | cloud
-  std::vector<std::string> peers;      // static
-  std::string dns_name;                // dns
+  std::string method = "static";                    // static | dns | beacon | cloud
+  std::vector<std::string> peers;                   // static
+  std::string dns_name;                             // dns
   std::string beacon_group = "239.255.77.77:7946";  // beacon
-  std::string cloud_join;              // cloud: a Consul cloud auto-join string
+  std::string cloud_join;                           // cloud: a Consul cloud auto-join string
 };
 
 // Cluster defaults baked into the image as /usr/lib/mi/cluster.yaml for mi-firstboot.
@@ -68,7 +68,7 @@ struct Disk {
 
 struct Role {
   std::string name;
-  std::vector<std::string> include;     // roles composed into this one
+  std::vector<std::string> include;  // roles composed into this one
   std::vector<std::string> packages;
   std::vector<std::string> components;  // names in Spec::components
   std::vector<std::string> overlays;    // directories under overlays/
@@ -76,10 +76,10 @@ struct Role {
   Pos pos;
   // Added by the parser: where the role came from and where each list entry sits, so that
   // cross-checks (unknown component, include cycle) point at the entry.
-  std::string file;                     // roles/<x>.yaml
-  std::vector<Pos> include_pos;         // parallel to include
-  std::vector<Pos> component_pos;       // parallel to components
-  std::vector<Pos> overlay_pos;         // parallel to overlays
+  std::string file;                // roles/<x>.yaml
+  std::vector<Pos> include_pos;    // parallel to include
+  std::vector<Pos> component_pos;  // parallel to components
+  std::vector<Pos> overlay_pos;    // parallel to overlays
 };
 
 // A role with its includes flattened (order kept, duplicates dropped).
@@ -97,9 +97,9 @@ struct Spec {
   std::string name = "mi";
   std::string seed;  // derives UUIDs and salts; default: name
   Base base;
-  std::vector<std::string> roles;    // the roles to build
-  std::vector<std::string> formats;  // raw | qcow2 | ...
-  std::vector<std::string> overlays; // applied to every role, before the role's own
+  std::vector<std::string> roles;     // the roles to build
+  std::vector<std::string> formats;   // raw | qcow2 | ...
+  std::vector<std::string> overlays;  // applied to every role, before the role's own
   std::vector<User> users;
   std::map<std::string, Component> components;
   ClusterDefaults cluster;
@@ -107,11 +107,11 @@ struct Spec {
   std::map<std::string, Role> role_defs;  // every role found (roles/*.yaml + inline)
   std::string overlays_dir;               // where overlay names resolve (absolute)
   // Added by the parser:
-  std::string roles_dir;                  // where roles/*.yaml were read (default <dir>/roles)
-  std::vector<std::string> role_files;    // every roles/*.yaml read, sorted
-  std::vector<Pos> roles_pos;             // parallel to roles
-  std::vector<Pos> formats_pos;           // parallel to formats
-  std::vector<Pos> overlays_pos;          // parallel to overlays
+  std::string roles_dir;                // where roles/*.yaml were read (default <dir>/roles)
+  std::vector<std::string> role_files;  // every roles/*.yaml read, sorted
+  std::vector<Pos> roles_pos;           // parallel to roles
+  std::vector<Pos> formats_pos;         // parallel to formats
+  std::vector<Pos> overlays_pos;        // parallel to overlays
 };
 
 // One problem found in a spec, printed as "FILE:LINE:COL: message".

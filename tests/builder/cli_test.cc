@@ -67,6 +67,8 @@ TEST_CASE("mibuild validate: exit 2 and every problem with its position") {
             "bad/roles/control.yaml:4:12: services[0]: consul.service is started by mi-firstboot once the cluster has "
             "agreed on its configuration; enabled at boot it would start unconfigured (list the component instead)",
             "bad/roles/dup.yaml:1:7: duplicate role 'compute' (also defined at bad/roles/compute.yaml:1:7)",
+            "bad/spec.yaml:11:5: note: users[0]: user admin has no ssh_keys and no password: nobody can log in as "
+            "admin",
             "mibuild: bad/spec.yaml: 17 problems",
         });
 }
@@ -75,8 +77,9 @@ TEST_CASE("mibuild validate: exit 0 for a valid spec, notes for optional compone
   auto r = mibuild({"validate", "good/spec.yaml"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == "good/spec.yaml: valid (roles: alpha, beta, both; formats: raw, qcow2)\n");
-  CHECK(r.err == "good/spec.yaml:27:3: note: not in image: extra (optional; provide components.extra.url+sha256 or "
-                 "path+sha256)\n");
+  CHECK(r.err ==
+        "good/spec.yaml:27:3: note: not in image: extra (optional; provide components.extra.url+sha256 or "
+        "path+sha256)\n");
   // The repository's default spec, found without arguments.
   auto d = mibuild({"validate"}, MI_SOURCE_DIR);
   CHECK(d.exit_code == 0);
@@ -129,8 +132,11 @@ TEST_CASE("mibuild usage errors exit 2 and say what is wrong") {
 }
 
 TEST_CASE("mibuild --help on every command reads like a man page") {
-  for (std::vector<std::string> args : {std::vector<std::string>{"--help"}, {"build", "--help"}, {"validate", "-h"},
-                                        {"roles", "--help"}, {"boot", "--help"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"},
+                                        {"build", "--help"},
+                                        {"validate", "-h"},
+                                        {"roles", "--help"},
+                                        {"boot", "--help"}}) {
     auto r = mibuild(args);
     INFO(args[0]);
     CHECK(r.exit_code == 0);
@@ -144,8 +150,9 @@ TEST_CASE("mibuild --help on every command reads like a man page") {
 TEST_CASE("mibuild roles lists each role resolved") {
   auto r = mibuild({"roles", "good/spec.yaml"});
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("both *  (good/roles/both.yaml)\n  include:    alpha beta\n  packages:   zookeeper less curl jq\n"
-                   "  components: consul [debian consul/bullseye] tool [artifact] dnsmasq [debian dnsmasq] extra "
-                   "[artifact, absent: optional]\n  overlays:   common extra\n  services:   ssh.service dnsmasq.service\n") !=
+  CHECK(r.out.find(
+            "both *  (good/roles/both.yaml)\n  include:    alpha beta\n  packages:   zookeeper less curl jq\n"
+            "  components: consul [debian consul/bullseye] tool [artifact] dnsmasq [debian dnsmasq] extra "
+            "[artifact, absent: optional]\n  overlays:   common extra\n  services:   ssh.service dnsmasq.service\n") !=
         std::string::npos);
 }

@@ -53,8 +53,9 @@ TEST_CASE("the manifest records inputs, stages, packages, components and artifac
   CHECK(r["stages"][7]["key"] == plan.roles[0].stages[7].key);
   CHECK(r["packages"][1] == json({{"name", "systemd"}, {"version", "252.19-1~deb12u1"}}));
   REQUIRE(r["components"].size() == 2);
-  CHECK(r["components"][0] ==
-        json({{"name", "c1"}, {"source", "debian"}, {"present", true}, {"version", "1.2"}, {"note", "debian p1 1.2-3"}}));
+  CHECK(
+      r["components"][0] ==
+      json({{"name", "c1"}, {"source", "debian"}, {"present", true}, {"version", "1.2"}, {"note", "debian p1 1.2-3"}}));
   // Not reported by the image build: the plan's reason is recorded.
   CHECK(r["components"][1] == json({{"name", "opt"},
                                     {"source", "artifact"},

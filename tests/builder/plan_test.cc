@@ -24,7 +24,8 @@ const char* kSpec =
     "  packages: [less]\n"
     "components:\n"
     "  c1: {source: debian}\n"
-    "  tool: {source: artifact, path: tool.bin, sha256: 98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4}\n"
+    "  tool: {source: artifact, path: tool.bin, sha256: "
+    "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4}\n"
     "  opt: {source: artifact, optional: true}\n"
     "disk: {esp_mb: 64, var_mb: 64}\n";
 
@@ -60,9 +61,10 @@ size_t stage_index(const std::string& name) {
 }
 
 struct Fixture {
-  TempSpec t{kSpec,
-             {{"a", "components: [c1, tool, opt]\nservices: [ssh.service]\n"}, {"b", "packages: [curl]\noverlays: [o2]\n"}},
-             {"o1", "o2"}};
+  TempSpec t{
+      kSpec,
+      {{"a", "components: [c1, tool, opt]\nservices: [ssh.service]\n"}, {"b", "packages: [curl]\noverlays: [o2]\n"}},
+      {"o1", "o2"}};
   Fixture() { t.write("tool.bin", "hi\n"); }
 };
 

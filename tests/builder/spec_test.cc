@@ -177,13 +177,14 @@ TEST_CASE("ssh keys must be public key lines; a private key is called out") {
                  "      - ssh-dss AAAAB3NzaC1kc3MAAACBAP\n"
                  "  - name: Bad User\n",
              {{"a", kMinimalRole}});
-  CHECK(t.errors() ==
-        V{"spec.yaml:10:9: users[0].ssh_keys[0]: this is a private key; put only public keys (the .pub file's line) in "
-          "a spec",
-          "spec.yaml:11:9: users[0].ssh_keys[1]: not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with "
-          "TYPE one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, "
-          "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com",
-          "spec.yaml:12:11: users[1].name: 'Bad User' is not a valid user name (a-z, 0-9, _ and -, at most 32)"});
+  CHECK(
+      t.errors() ==
+      V{"spec.yaml:10:9: users[0].ssh_keys[0]: this is a private key; put only public keys (the .pub file's line) in "
+        "a spec",
+        "spec.yaml:11:9: users[0].ssh_keys[1]: not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with "
+        "TYPE one of ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, "
+        "sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com",
+        "spec.yaml:12:11: users[1].name: 'Bad User' is not a valid user name (a-z, 0-9, _ and -, at most 32)"});
 }
 
 TEST_CASE("missing files: overlay directory, artifact path, roles file, roles directory") {
@@ -198,11 +199,10 @@ TEST_CASE("missing files: overlay directory, artifact path, roles file, roles di
       "    path: files/tool.tar\n"
       "    sha256: 98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4\n",
       {{"a", "name: a\noverlays: [o1, lost]\n"}}, {"o1"});
-  CHECK(t.errors() ==
-        V{"spec.yaml:2:12: roles[1]: unknown role 'nope': no roles file defines it (roles in roles: a)",
-          "spec.yaml:3:16: overlays[1]: overlay directory not found: overlays/gone",
-          "spec.yaml:8:11: components.tool.path: file not found: files/tool.tar",
-          "roles/a.yaml:2:16: overlays[1]: overlay directory not found: overlays/lost"});
+  CHECK(t.errors() == V{"spec.yaml:2:12: roles[1]: unknown role 'nope': no roles file defines it (roles in roles: a)",
+                        "spec.yaml:3:16: overlays[1]: overlay directory not found: overlays/gone",
+                        "spec.yaml:8:11: components.tool.path: file not found: files/tool.tar",
+                        "roles/a.yaml:2:16: overlays[1]: overlay directory not found: overlays/lost"});
 
   TempSpec u("name: t\nroles_dir: elsewhere\n");
   CHECK(u.errors() == V{"spec.yaml:2:12: roles directory not found: elsewhere"});
@@ -307,9 +307,10 @@ TEST_CASE("discovery: unknown method and a malformed beacon group") {
 }
 
 TEST_CASE("role include cycles are errors at the include entry; so are unknown includes") {
-  TempSpec t("name: t\nroles: [a]\n",
-             {{"a", "name: a\ninclude: [b]\n"}, {"b", "name: b\ninclude: [c, ghost]\n"}, {"c", "include:\n  - a\n"},
-              {"d", "include: [d]\n"}});
+  TempSpec t("name: t\nroles: [a]\n", {{"a", "name: a\ninclude: [b]\n"},
+                                       {"b", "name: b\ninclude: [c, ghost]\n"},
+                                       {"c", "include:\n  - a\n"},
+                                       {"d", "include: [d]\n"}});
   CHECK(t.errors() == V{"roles/b.yaml:2:14: include[1]: unknown role 'ghost' (roles: a, b, c, d)",
                         "roles/c.yaml:2:5: include[0]: role include cycle: a → b → c → a",
                         "roles/d.yaml:1:11: include[0]: role include cycle: d → d"});
@@ -379,8 +380,10 @@ TEST_CASE("load_spec throws the first error with a count of the rest") {
     FAIL("no error");
   } catch (const mi::Error& e) {
     CHECK(t.strip(e.where) == "spec.yaml:3:11");
-    CHECK(e.why == "formats[0]: unknown format 'tape' (supported: raw, qcow2) (and 1 more problems: run `mibuild "
-                   "validate " + t.spec() + "`)");
+    CHECK(e.why ==
+          "formats[0]: unknown format 'tape' (supported: raw, qcow2) (and 1 more problems: run `mibuild "
+          "validate " +
+              t.spec() + "`)");
   }
 }
 
@@ -399,4 +402,11 @@ TEST_CASE("component_unresolved_reason: debian, url, path") {
   std::filesystem::remove(t.dir / "f.bin");
   CHECK(t.strip(mi::component_unresolved_reason(s, s.components.at("bypath"))) ==
         "components.bypath.path not found: f.bin; provide components.bypath.url+sha256 or path+sha256");
+}
+
+TEST_CASE("a user without ssh_keys is a note: nobody could log in") {
+  TempSpec t(std::string(kMinimalSpec) + "users:\n  - name: ops\n", {{"a", kMinimalRole}});
+  mi::SpecResult r = mi::parse_spec(t.spec());
+  CHECK(t.errors(r) == V{});
+  CHECK(t.notes(r) == V{"spec.yaml:8:5: users[0]: user ops has no ssh_keys and no password: nobody can log in as ops"});
 }
