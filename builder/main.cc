@@ -214,8 +214,11 @@ int cmd_build(const BuildArgs& a) {
       return kUsage;
     }
   mi::PlanOptions po;
-  po.roles = a.roles;
-  po.formats = a.formats;
+  // Asked twice is asked once.
+  for (const auto& x : a.roles)
+    if (std::find(po.roles.begin(), po.roles.end(), x) == po.roles.end()) po.roles.push_back(x);
+  for (const auto& x : a.formats)
+    if (std::find(po.formats.begin(), po.formats.end(), x) == po.formats.end()) po.formats.push_back(x);
   po.out_dir = a.out_dir;
   po.firstboot_binary = mi::default_firstboot_binary();
   mi::Plan plan = mi::make_plan(s, po);

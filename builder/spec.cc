@@ -609,9 +609,12 @@ SpecResult parse_spec(const std::string& path) {
   Pos formats_at = top;
   if (get_list(c, *m, "formats", s.formats, &s.formats_pos, &formats_at)) {
     if (s.formats.empty()) c.error(formats_at, "formats: empty list: nothing to write");
-    for (size_t i = 0; i < s.formats.size(); i++)
+    for (size_t i = 0; i < s.formats.size(); i++) {
       if (auto why = check_format(s.formats[i]); !why.empty())
         c.error(s.formats_pos[i], idx("formats", i) + ": " + why);
+      else if (std::find(s.formats.begin(), s.formats.begin() + i, s.formats[i]) != s.formats.begin() + i)
+        c.error(s.formats_pos[i], idx("formats", i) + ": '" + s.formats[i] + "' listed twice");
+    }
   } else {
     s.formats = {"raw"};
   }

@@ -156,3 +156,12 @@ TEST_CASE("mibuild roles lists each role resolved") {
             "[artifact, absent: optional]\n  overlays:   common extra\n  services:   ssh.service dnsmasq.service\n") !=
         std::string::npos);
 }
+
+TEST_CASE("mibuild boot: a missing image is a runtime error (exit 1), a missing argument a usage error (exit 2)") {
+  auto r = mibuild({"boot", "/nonexistent/x.qcow2", "--check"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("mibuild: /nonexistent/x.qcow2: ") != std::string::npos);
+  auto u = mibuild({"boot"});
+  CHECK(u.exit_code == 2);
+  CHECK(u.err == "mibuild: boot: IMAGE is required\n(see `mibuild boot --help`)\n");
+}

@@ -224,6 +224,9 @@ TEST_CASE("formats: unknown and not-yet-supported ones list the supported") {
   CHECK(t.errors() == V{"spec.yaml:3:16: formats[1]: unknown format 'floppy' (supported: raw, qcow2)",
                         "spec.yaml:3:24: formats[2]: format 'vmdk' is not yet supported (supported: raw, qcow2)"});
   CHECK(mi::check_format("qcow2").empty());
+  TempSpec d("name: t\nroles: [a]\nformats: [raw, qcow2, raw]\ncomponents: {c1: {source: debian}}\n",
+             {{"a", kMinimalRole}});
+  CHECK(d.errors() == V{"spec.yaml:3:23: formats[2]: 'raw' listed twice"});
   CHECK(mi::check_format("ami") == "format 'ami' is not yet supported (supported: raw, qcow2)");
 }
 
