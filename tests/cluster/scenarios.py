@@ -426,24 +426,32 @@ def scenario_cleanup(args):
 
 
 def cleanup_runs(base, scratch_logs):
-    for how in ("forced failure", "SIGTERM"):
+    for how in ("forced failure", "SIGTERM", "SIGKILL"):
         env = dict(os.environ, MI_CLUSTER_LOGS=scratch_logs)
         if how == "forced failure":
             env["MI_CLUSTER_FORCE_FAIL"] = "1"
         child = subprocess.Popen(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         prefix = f"{testbed.PREFIX}{child.pid}-"
-        if how == "SIGTERM":
+        if how != "forced failure":
             wait_for("the child run to have services in its namespaces",
                      lambda: any(runs_service(ns) for ns in testbed.list_namespaces() if ns.startswith(prefix)),
                      FORM_TIMEOUT, 0.5)
-            log(f"SIGTERM to the harness (pid {child.pid})")
-            child.send_signal(signal.SIGTERM)
+            log(f"{how} to the harness (pid {child.pid})")
+            child.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGKILL)
         out, _ = child.communicate(timeout=FORM_TIMEOUT)
-        sys.stdout.write("".join("    | " + l + "\n" for l in out.splitlines()))
+        sys.stdout.write("".join("    | " + line + "\n" for line in out.splitlines()))
         if child.returncode == 0:
             raise Failure(f"{how}: the child run passed; it was meant to fail")
-        if "testbed.Failure" not in out and "interrupted" not in out:
+        expected = {"forced failure": "failing on purpose with services running",
+                    "SIGTERM": "interrupted by signal", "SIGKILL": ""}[how]
+        if expected not in out:
             raise Failure(f"{how}: the child failed for another reason (see its output above)")
+        if how == "SIGKILL":
+            # A harness killed outright cannot clean up; the next run's stale cleanup must.
+            if not [ns for ns in testbed.list_namespaces() if ns.startswith(prefix)]:
+                raise Failure("SIGKILL: the killed run left no namespaces, nothing to test")
+            log("SIGKILL: leftovers present as expected; running the stale cleanup of the next run")
+            testbed.stale_cleanup()
         left_ns = [ns for ns in testbed.list_namespaces() if ns.startswith(prefix)]
         left_procs = processes_mentioning(f"{testbed.TMP_PREFIX}{child.pid}-")
         left_dirs = glob.glob(f"{testbed.TMP_PREFIX}{child.pid}-*")
