@@ -107,7 +107,7 @@ void apply_overlay(const std::string& src, const std::string& tree) {
   std::error_code ec;
   if (!fs::is_directory(src, ec)) throw Error(src, "overlay directory does not exist");
   for (auto it = fs::recursive_directory_iterator(src); it != fs::recursive_directory_iterator(); ++it) {
-    fs::path rel = fs::relative(it->path(), src);
+    fs::path rel = it->path().lexically_relative(src);  // not fs::relative: it follows symlinks
     fs::path dst = fs::path(tree) / rel;
     struct stat st {};
     if (lstat(it->path().c_str(), &st) != 0) throw Error(it->path(), std::string("stat: ") + strerror(errno));
