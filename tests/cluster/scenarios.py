@@ -353,7 +353,8 @@ def scenario_faults(args):
         # c2 is killed during formation: as soon as it runs a service of its own (Consul
         # comes first; discovery cannot finish before c3 is up), then started again.
         wait_for("c2 running a service", lambda: runs_service(c2.ns), FORM_TIMEOUT, 0.2)
-        steps = {s["name"]: s["status"] for s in fb.status(bed, c2).get("steps", [])}
+        before = fb.status(bed, c2)
+        steps = {s["name"]: s["status"] for s in before.get("steps", [])}
         log(f"SIGKILL c2's mi-firstboot and every process it started (power cut); its steps: {steps}")
         bed.crash(c2)
         fb.start(bed, c2)
@@ -364,6 +365,13 @@ def scenario_faults(args):
         for n in controls:
             wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
         check_one_ensemble(fb, controls)
+        # c2 resumed with the identity it made before the crash (never a second one).
+        after = fb.status(bed, c2)
+        if after["node"].get("node_id") != before["node"].get("node_id"):
+            raise Failure(f"c2's node id changed across the crash: {before['node']} -> {after['node']}")
+        c2_members = [m for m in members(c1) if m["Name"] == "c2"]
+        if len(c2_members) != 1 or c2_members[0]["Status"] != 1:
+            raise Failure(f"c2 is not exactly one alive member after its restart: {c2_members}")
         # The intruder is a member nowhere, and the others report beacons from another cluster.
         for n in controls:
             names = [m["Name"] for m in members(n)] + [m["Name"] for m in members(n, wan=True)]
