@@ -52,7 +52,8 @@ std::string state_to_json(const FirstbootState& st) {
         {"role", st.role}, {"cluster", st.cluster}, {"datacenter", st.datacenter}}},
       {"discover",
        {{"address", st.address}, {"address_reason", st.address_reason}, {"method", st.discovery_method},
-        {"reason", st.discovery_reason}, {"cloud_join", st.cloud_join}, {"peers", peers}}},
+        {"reason", st.discovery_reason}, {"cloud_join", st.cloud_join}, {"peers", peers},
+        {"counters", st.discovery_counters}, {"mismatched", st.mismatched}}},
       {"zookeeper", {{"ensemble", ens}, {"decided_by", st.ensemble.decided_by}, {"myid", st.myid}}},
       {"runner", st.runner},
       {"ports",
@@ -91,6 +92,9 @@ FirstbootState state_from_json(const std::string& text, const std::string& where
     st.cloud_join = d.value("cloud_join", "");
     for (const auto& p : d.value("peers", ordered_json::array()))
       st.peers.push_back({p.value("name", ""), p.value("address", ""), parse_role(p.value("role", "control"), where)});
+    if (d.contains("counters"))
+      for (const auto& [k, v] : d["counters"].items()) st.discovery_counters[k] = v.get<uint64_t>();
+    for (const auto& m : d.value("mismatched", ordered_json::array())) st.mismatched.push_back(m.get<std::string>());
     auto z = j.value("zookeeper", ordered_json::object());
     for (const auto& m : z.value("ensemble", ordered_json::array()))
       st.ensemble.members.push_back({m.value("myid", 0), m.value("name", ""), m.value("address", "")});

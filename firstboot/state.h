@@ -4,6 +4,8 @@
 // never changes its identity or its ZooKeeper ensemble once committed. Also here: where
 // everything lives under the state dir (Layout) and the ports (Ports).
 #pragma once
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,8 @@ struct FirstbootState {
   std::string address, address_reason;  // the bind address and why it was chosen
   std::string discovery_method, discovery_reason, cloud_join;
   std::vector<Peer> peers;              // control nodes found (not this node)
+  std::map<std::string, uint64_t> discovery_counters;  // beacon: accepted, bad_mac, other_cluster, ...
+  std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another cluster config
   // zookeeper
   Ensemble ensemble;                    // committed once, never changed
   int myid = 0;                         // 0: not in the ensemble

@@ -22,6 +22,13 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
   ordered_json j;
   j["node"] = {{"name", st.node_name}, {"role", st.role},   {"cluster", st.cluster}, {"datacenter", st.datacenter},
                {"node_id", st.node_id}, {"address", st.address}, {"address_reason", st.address_reason}};
+  j["discovery"] = {{"method", st.discovery_method}, {"reason", st.discovery_reason},
+                    {"peers", [&] {
+                       ordered_json p = ordered_json::array();
+                       for (const auto& x : st.peers) p.push_back({{"name", x.name}, {"address", x.address}});
+                       return p;
+                     }()},
+                    {"counters", st.discovery_counters}, {"mismatched", st.mismatched}};
   ordered_json steps = ordered_json::array();
   for (const auto& s : st.steps)
     steps.push_back({{"name", s.name}, {"status", s.status}, {"detail", s.detail}, {"updated", s.updated}});
@@ -69,6 +76,14 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
       << "\n";
   out << "address " << (st.address.empty() ? "(not chosen yet)" : st.address)
       << (st.address_reason.empty() ? "" : " (" + st.address_reason + ")") << "\n";
+  if (!st.discovery_method.empty()) {
+    out << "discovery: " << st.discovery_method << ": " << st.discovery_reason << "\n";
+    std::string dropped;
+    for (const auto& [k, v] : st.discovery_counters)
+      if (v && k != "accepted") dropped += " " + k + "=" + std::to_string(v);
+    if (!dropped.empty()) out << "  beacons dropped:" << dropped << "\n";
+    for (const auto& m : st.mismatched) out << "  node with another cluster configuration (not joined): " << m << "\n";
+  }
   out << "steps:\n";
   for (size_t i = 0; i < st.steps.size(); i++) {
     const auto& s = st.steps[i];

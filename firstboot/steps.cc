@@ -167,6 +167,13 @@ bool step_discover(Context& c, bool replay) {
     st.discovery_method = d.method;
     st.discovery_reason = d.reason;
     st.cloud_join = d.retry_join;
+    const auto& k = d.counters;
+    st.discovery_counters.clear();
+    if (d.method == "beacon")
+      st.discovery_counters = {{"accepted", k.accepted}, {"malformed", k.malformed}, {"other_cluster", k.other_cluster},
+                               {"bad_mac", k.bad_mac},   {"stale", k.stale},         {"replayed", k.replayed},
+                               {"config_mismatch", k.config_mismatch}};
+    st.mismatched = d.mismatched;
     if (!d.mismatched.empty())
       c.say("nodes with a different cluster configuration (ignored): " + join_list(d.mismatched));
     if (!d.complete) {
@@ -211,9 +218,14 @@ bool step_consul(Context& c, bool replay) {
     c.save();
     return false;
   }
-  auto peers = consul_peers(c.consul);
-  c.progress("done", std::string(server ? "server" : "client") + "; leader " + leader + "; raft peers " +
-                         join_list(peers));
+  std::vector<std::string> peers;
+  try {
+    peers = consul_peers(c.consul);
+  } catch (const Error&) {
+    // only for the message
+  }
+  c.progress("done", std::string(server ? "server" : "client") + "; leader " + leader +
+                         (peers.empty() ? "" : "; raft peers " + join_list(peers)));
   return true;
 }
 
@@ -335,10 +347,14 @@ void step_writers(Context& c, bool replay) {
 }
 
 // ---------------------------------------------------------------- 6 register
-void step_register(Context& c, bool replay) {
-  if (replay) return;  // Consul keeps registrations and WAN members in its data dir
+bool step_register(Context& c, bool replay) {
+  if (replay) return true;  // Consul keeps registrations and WAN members in its data dir
   auto& st = c.st;
   std::vector<std::string> done;
+  // The local agent can be slow to answer under packet loss (it syncs with the servers):
+  // a failed call is retried until the deadline, never a reason to give up the run.
+  ConsulAgent agent = c.consul;
+  agent.timeout_ms = 10000;
   if (st.myid > 0) {
     std::string hp = (st.address.find(':') != std::string::npos ? "[" + st.address + "]" : st.address) + ":" +
                      std::to_string(c.cfg.ports.zk_client);
@@ -348,19 +364,31 @@ void step_register(Context& c, bool replay) {
         {"Address", st.address},
         {"Port", c.cfg.ports.zk_client},
         {"Tags", {"myid-" + std::to_string(st.myid)}},
-        {"Check", {{"Name", "ZooKeeper client port"}, {"TCP", hp}, {"Interval", "10s"}, {"Timeout", "2s"}}}};
-    consul_register_service(c.consul, def.dump());
+        {"Check", {{"Name", "ZooKeeper client port"}, {"TCP", hp}, {"Interval", "5s"}, {"Timeout", "2s"}}}};
+    bool ok = wait_until(c, [&](std::string* msg) {
+      *msg = "registering zookeeper in the local Consul agent";
+      consul_register_service(agent, def.dump());
+      return true;
+    });
+    if (!ok) {
+      step_record(st, "register").status = "timed-out";
+      c.save();
+      return false;
+    }
     done.push_back("registered zookeeper");
   }
   if (is_control(c.cfg.role) && !c.cfg.wan_join.empty()) {
     std::set<std::string> wan_alive;
     try {
-      for (const auto& m : consul_members(c.consul, true))
+      for (const auto& m : consul_members(agent, true))
         if (m.alive()) wan_alive.insert(m.address);
     } catch (const Error&) {
     }
     for (const auto& a : c.cfg.wan_join) {
-      if (wan_alive.count(a)) continue;
+      if (wan_alive.count(a)) {
+        done.push_back("WAN member " + a);
+        continue;
+      }
       std::string target = a;
       if (c.cfg.ports.consul_serf_wan != 8302)
         target = (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c.cfg.ports.consul_serf_wan);
@@ -376,6 +404,7 @@ void step_register(Context& c, bool replay) {
     }
   }
   c.progress("done", done.empty() ? "nothing to register" : join_list(done, "; "));
+  return true;
 }
 
 }  // namespace
@@ -516,7 +545,7 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
       else if (name == "consul") ok = step_consul(c, replay);
       else if (name == "zookeeper") ok = step_zookeeper(c, replay);
       else if (name == "writers") step_writers(c, replay);
-      else if (name == "register") step_register(c, replay);
+      else if (name == "register") ok = step_register(c, replay);
     } catch (const Error& e) {
       auto& r = step_record(c.st, name);
       r.status = "failed";

@@ -29,6 +29,8 @@ TEST_CASE("state.json round trip") {
                                 3);
   st.ensemble.decided_by = "c2";
   st.myid = 1;
+  st.discovery_counters = {{"accepted", 12}, {"bad_mac", 3}};
+  st.mismatched = {"x1 (10.0.0.31)"};
   st.runner = "process";
   st.ports = ports_with_offset(100);
   step_record(st, "identity").status = "done";
@@ -45,6 +47,8 @@ TEST_CASE("state.json round trip") {
   CHECK(back.ports.consul_http == 8600);
   CHECK(back.ports.zk_client == 2281);
   CHECK(back.myid == 1);
+  CHECK(back.discovery_counters.at("bad_mac") == 3);
+  CHECK(back.mismatched == std::vector<std::string>{"x1 (10.0.0.31)"});
   CHECK(resume_index(back) == 2);  // consul
 }
 
