@@ -50,7 +50,7 @@ nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vect
       if (spec_c != spec.components.end()) c["source"] = spec_c->second.source;
       if (it != res.components.end()) {
         c["present"] = it->present;
-        c["version"] = it->version;
+        if (!it->version.empty()) c["version"] = it->version;
         if (!it->present)
           c["reason"] = it->note.empty() ? plan_why : it->note;
         else if (!it->note.empty())
