@@ -386,12 +386,20 @@ def scenario_faults(args):
         if status_done(fb, bed, intruder):
             raise Failure("intruder x1 says it is done")
         log("x1 is a member nowhere and not done")
-        # Last, so that every check above has run when this one fails.
+        # Last, so that every check above has run when these fail; both are reported together.
+        problems = []
         reported = {n.name: reports_intruder(fb.status(bed, n)) for n in controls}
         if not any(reported.values()):
-            raise Failure("no control node's `status --json` reports the wrong-secret node x1 "
-                          "(no beacon other_cluster count > 0, no mention of x1 or 10.77.1.31)")
-        log(f"wrong-secret node reported: {reported}")
+            problems.append("no control node's `status --json` reports the wrong-secret node x1 (no beacon "
+                            "other_cluster count > 0, no mention of x1 or 10.77.1.31)")
+        else:
+            log(f"wrong-secret node reported: {reported}")
+        # x1 itself says what it waits on (DESIGN.md: "2 of 3 control nodes seen: ...").
+        discover = [s for s in fb.status(bed, intruder).get("steps", []) if s.get("name") == "discover"]
+        if not discover or "of 3 control nodes seen" not in discover[0].get("detail", ""):
+            problems.append(f"x1's status does not say what its discover step waits on: {discover}")
+        if problems:
+            raise Failure("; ".join(problems))
         log("faults: all checks passed")
 
 
