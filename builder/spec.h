@@ -104,7 +104,7 @@ struct Spec {
   std::map<std::string, Component> components;
   ClusterDefaults cluster;
   Disk disk;
-  std::map<std::string, Role> role_defs;  // every role found (roles/*.yaml + inline)
+  std::map<std::string, Role> role_defs;  // every role found in roles_dir/*.yaml
   std::string overlays_dir;               // where overlay names resolve (absolute)
   // Added by the parser:
   std::string roles_dir;                // where roles/*.yaml were read (default <dir>/roles)

@@ -148,6 +148,15 @@ TEST_CASE("changing an input changes its stage's key and every later one, not ea
     f.t.write("spec.yaml", std::string(kSpec) + "cluster: {datacenter: dc9}\n");
     CHECK(first_change(a0, keys(plan_of(f.t), "a")) == stage_index("firstboot"));
   }
+  SECTION("the mi-firstboot binary: from firstboot on") {
+    f.t.write("mi-firstboot", "v1");
+    mi::PlanOptions o;
+    o.firstboot_binary = (f.t.dir / "mi-firstboot").string();
+    V k1 = keys(mi::make_plan(mi::load_spec(f.t.spec()), o), "a");
+    CHECK(first_change(a0, k1) == stage_index("firstboot"));  // absent → present
+    f.t.write("mi-firstboot", "v2");
+    CHECK(first_change(k1, keys(mi::make_plan(mi::load_spec(f.t.spec()), o), "a")) == stage_index("firstboot"));
+  }
   SECTION("the services: from finalize on") {
     f.t.write("roles/a.yaml", "components: [c1, tool, opt]\nservices: [ssh.service, cron.service]\n");
     CHECK(first_change(a0, keys(plan_of(f.t), "a")) == stage_index("finalize"));
