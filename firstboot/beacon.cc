@@ -54,9 +54,9 @@ Bytes32 config_digest(const NodeConfig& c) {
   text += "ports=zk:" + std::to_string(p.zk_client) + "," + std::to_string(p.zk_peer) + "," +
           std::to_string(p.zk_election) + ";consul:" + std::to_string(p.consul_server) + "," +
           std::to_string(p.consul_serf_lan) + "," + std::to_string(p.consul_serf_wan) + "," +
-          std::to_string(p.consul_http) + "," + std::to_string(p.consul_dns) + ";mesos:" +
-          std::to_string(p.mesos_master) + "," + std::to_string(p.mesos_agent) + ";marathon:" +
-          std::to_string(p.marathon) + "\n";
+          std::to_string(p.consul_http) + "," + std::to_string(p.consul_dns) +
+          ";mesos:" + std::to_string(p.mesos_master) + "," + std::to_string(p.mesos_agent) +
+          ";marathon:" + std::to_string(p.marathon) + "\n";
   text += "secret=" + secret_fingerprint(c.secret) + "\n";
   return sha256(text);
 }
@@ -101,14 +101,22 @@ std::string encode_beacon(const BeaconMessage& m, const std::string& key) {
 
 const char* beacon_status_name(BeaconStatus s) {
   switch (s) {
-    case BeaconStatus::ok: return "ok";
-    case BeaconStatus::malformed: return "malformed";
-    case BeaconStatus::other_cluster: return "other_cluster";
-    case BeaconStatus::bad_mac: return "bad_mac";
-    case BeaconStatus::stale: return "stale";
-    case BeaconStatus::replayed: return "replayed";
-    case BeaconStatus::config_mismatch: return "config_mismatch";
-    case BeaconStatus::self: return "self";
+    case BeaconStatus::ok:
+      return "ok";
+    case BeaconStatus::malformed:
+      return "malformed";
+    case BeaconStatus::other_cluster:
+      return "other_cluster";
+    case BeaconStatus::bad_mac:
+      return "bad_mac";
+    case BeaconStatus::stale:
+      return "stale";
+    case BeaconStatus::replayed:
+      return "replayed";
+    case BeaconStatus::config_mismatch:
+      return "config_mismatch";
+    case BeaconStatus::self:
+      return "self";
   }
   return "?";
 }
@@ -191,14 +199,30 @@ BeaconStatus filter_beacon(BeaconFilter& f, const std::string& bytes, uint64_t n
     }
   }
   switch (s) {
-    case BeaconStatus::ok: f.counters.accepted++; break;
-    case BeaconStatus::malformed: f.counters.malformed++; break;
-    case BeaconStatus::other_cluster: f.counters.other_cluster++; break;
-    case BeaconStatus::bad_mac: f.counters.bad_mac++; break;
-    case BeaconStatus::stale: f.counters.stale++; break;
-    case BeaconStatus::replayed: f.counters.replayed++; break;
-    case BeaconStatus::config_mismatch: f.counters.config_mismatch++; break;
-    case BeaconStatus::self: f.counters.self++; break;
+    case BeaconStatus::ok:
+      f.counters.accepted++;
+      break;
+    case BeaconStatus::malformed:
+      f.counters.malformed++;
+      break;
+    case BeaconStatus::other_cluster:
+      f.counters.other_cluster++;
+      break;
+    case BeaconStatus::bad_mac:
+      f.counters.bad_mac++;
+      break;
+    case BeaconStatus::stale:
+      f.counters.stale++;
+      break;
+    case BeaconStatus::replayed:
+      f.counters.replayed++;
+      break;
+    case BeaconStatus::config_mismatch:
+      f.counters.config_mismatch++;
+      break;
+    case BeaconStatus::self:
+      f.counters.self++;
+      break;
   }
   if (out && (s == BeaconStatus::ok || s == BeaconStatus::config_mismatch)) *out = std::move(m);
   return s;

@@ -44,12 +44,12 @@ constexpr uint8_t kBeaconFlagCommitted = 0x01;
 constexpr size_t kBeaconMaxName = 64;
 
 struct BeaconMessage {
-  std::string cluster;   // not sent: encode hashes it into the cluster id; decode sets it
+  std::string cluster;  // not sent: encode hashes it into the cluster id; decode sets it
   uint8_t flags = 0;
-  std::string name;      // sender's node name
-  std::string address;   // sender's claimed address (IPv4/IPv6 literal), "" = none
+  std::string name;     // sender's node name
+  std::string address;  // sender's claimed address (IPv4/IPv6 literal), "" = none
   Role role = Role::control;
-  Bytes32 digest{};      // config_digest() of the sender
+  Bytes32 digest{};  // config_digest() of the sender
   uint64_t timestamp_ms = 0;
   uint64_t sequence = 0;
 };
@@ -88,8 +88,8 @@ BeaconStatus decode_beacon(const std::string& bytes, const std::string& key, con
                            BeaconMessage* out);
 
 struct BeaconCounters {
-  uint64_t accepted = 0, malformed = 0, other_cluster = 0, bad_mac = 0, stale = 0, replayed = 0,
-           config_mismatch = 0, self = 0;
+  uint64_t accepted = 0, malformed = 0, other_cluster = 0, bad_mac = 0, stale = 0, replayed = 0, config_mismatch = 0,
+           self = 0;
   uint64_t dropped() const { return malformed + other_cluster + bad_mac + stale + replayed + config_mismatch; }
 };
 
@@ -99,8 +99,8 @@ struct BeaconFilter {
   std::string key;      // beacon_key(secret)
   std::string cluster;  // our cluster name
   std::string self_name;
-  Bytes32 digest{};     // our config_digest()
-  int64_t window_ms = 30000;  // accepted clock skew, either direction
+  Bytes32 digest{};                                  // our config_digest()
+  int64_t window_ms = 30000;                         // accepted clock skew, either direction
   std::map<std::string, uint64_t> highest_sequence;  // per sender name
   // Senders whose authenticated beacons carry another config digest: name -> address.
   std::map<std::string, std::string> mismatched;

@@ -30,7 +30,9 @@ uint64_t wall_ms() {
 
 struct Socket {
   int fd = -1;
-  ~Socket() { if (fd >= 0) close(fd); }
+  ~Socket() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 in_addr ipv4(const std::string& s, const std::string& what) {
@@ -153,26 +155,30 @@ BeaconResult beacon_loop(const NodeConfig& cfg, int expected_controls, Clock::ti
     complete_at = Clock::now();
   }
   bool deadline_passed = false;
+  bool stopping = false;  // asked to stop: read what is already queued, send nothing more
   for (;;) {
     auto now = Clock::now();
-    if (stop && stop->load()) break;
-    if (r.complete && now >= complete_at + std::chrono::milliseconds(opts.linger_ms)) break;
-    if (now >= deadline) {
-      deadline_passed = true;
-      break;
-    }
-    if (now >= next_send) {
-      send_own();
-      next_send = now + interval;
+    if (stop && stop->load()) stopping = true;
+    if (!stopping) {
+      if (r.complete && now >= complete_at + std::chrono::milliseconds(opts.linger_ms)) break;
+      if (now >= deadline) {
+        deadline_passed = true;
+        break;
+      }
+      if (now >= next_send) {
+        send_own();
+        next_send = now + interval;
+      }
     }
     auto wake = std::min(next_send, deadline);
     if (r.complete) wake = std::min(wake, complete_at + std::chrono::milliseconds(opts.linger_ms));
     if (stop) wake = std::min(wake, now + std::chrono::milliseconds(100));  // notice `stop` soon
-    int timeout = int(std::max<int64_t>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
+    int timeout =
+        int(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
     pollfd p{sock.fd, POLLIN, 0};
-    int pr = poll(&p, 1, timeout);
+    int pr = poll(&p, 1, stopping ? 0 : timeout);
     if (pr < 0 && errno != EINTR) throw Error("beacon", std::string("poll: ") + strerror(errno));
+    if (stopping && pr == 0) break;
     if (pr <= 0) continue;
     char buf[2048];
     sockaddr_in from{};
@@ -187,7 +193,7 @@ BeaconResult beacon_loop(const NodeConfig& cfg, int expected_controls, Clock::ti
     bool is_new = !peers.count(m.name);
     peers[m.name] = Peer{m.name, m.address, m.role};
     if (m.flags & kBeaconFlagCommitted) committed.insert(m.name);
-    if (is_new) send_own();  // answer at once, so the newcomer hears us even if we stop soon
+    if (is_new && !stopping) send_own();  // answer at once, so the newcomer hears us even if we stop soon
     if (!r.complete && controls() >= expected_controls) {
       r.complete = true;
       complete_at = Clock::now();

@@ -24,11 +24,14 @@ template <class T>
 struct Set {
   std::optional<T> value;
   std::string where;
-  void set(T v, std::string w) { value = std::move(v); where = std::move(w); }
+  void set(T v, std::string w) {
+    value = std::move(v);
+    where = std::move(w);
+  }
 };
 
 struct ConfigLayer {
-  std::string source;  // "defaults", "nocloud", "configdrive", "ec2", "openstack", "cmdline"
+  std::string source;    // "defaults", "nocloud", "configdrive", "ec2", "openstack", "cmdline"
   bool present = false;  // the source exists (a missing seed is not an error)
   Set<Role> role;
   Set<std::string> cluster, datacenter;

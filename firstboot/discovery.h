@@ -32,8 +32,8 @@ struct BeaconOptions {
   // the peers that found us last also hear us, and a mismatching node still gets reported.
   // (A newly seen peer is also answered at once with our beacon.)
   int linger_ms = 2000;
-  int ttl = 1;                // multicast TTL: 1 = this LAN; 0 = this host only (tests)
-  uint8_t flags = 0;          // sent in every beacon (kBeaconFlagCommitted)
+  int ttl = 1;        // multicast TTL: 1 = this LAN; 0 = this host only (tests)
+  uint8_t flags = 0;  // sent in every beacon (kBeaconFlagCommitted)
 };
 
 struct BeaconResult {
@@ -79,20 +79,20 @@ std::vector<SrvRecord> parse_srv_answer(const unsigned char* msg, int len);
 
 // ---- dispatch (discovery.cc) ----
 struct DiscoveryResult {
-  std::string method;          // the method used
-  std::vector<Peer> peers;     // control nodes found (names empty when the method gives none)
-  std::vector<Peer> others;    // beacon only: compute nodes seen
-  std::string retry_join;      // cloud: the auto-join string for Consul's retry_join
-  bool complete = false;       // enough control nodes (or cloud: always true)
-  std::string reason;          // human summary for `mi-firstboot status`
-  BeaconCounters counters;     // beacon only
+  std::string method;                   // the method used
+  std::vector<Peer> peers;              // control nodes found (names empty when the method gives none)
+  std::vector<Peer> others;             // beacon only: compute nodes seen
+  std::string retry_join;               // cloud: the auto-join string for Consul's retry_join
+  bool complete = false;                // enough control nodes (or cloud: always true)
+  std::string reason;                   // human summary for `mi-firstboot status`
+  BeaconCounters counters;              // beacon only
   std::vector<std::string> mismatched;  // beacon only
 };
 
 // Runs the configured method. static: entries "ADDRESS", "NAME=ADDRESS" or a host name
 // (resolved); dns: retried every second until enough control nodes resolve or `deadline`;
-// beacon: until enough controls or the deadline; cloud: returns the string at once. Throws mi::Error{"discovery", ...} on an unknown method or
-// a method missing its setting.
+// beacon: until enough controls or the deadline; cloud: returns the string at once. Throws mi::Error{"discovery", ...}
+// on an unknown method or a method missing its setting.
 DiscoveryResult discover_peers(const NodeConfig& cfg, Clock::time_point deadline, const BeaconOptions& beacon = {});
 
 // ---- address choice (discovery.cc) ----

@@ -21,7 +21,9 @@ using Clock = std::chrono::steady_clock;
 
 struct Fd {
   int fd = -1;
-  ~Fd() { if (fd >= 0) close(fd); }
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 int ms_left(Clock::time_point deadline) {
@@ -45,8 +47,14 @@ int connect_to(const HttpUrl& u, const std::string& url, Clock::time_point deadl
   std::string last = "no address";
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) { last = strerror(errno); continue; }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) { freeaddrinfo(res); return fd; }
+    if (fd < 0) {
+      last = strerror(errno);
+      continue;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+      freeaddrinfo(res);
+      return fd;
+    }
     if (errno == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
       int n = poll(&p, 1, ms_left(deadline));
@@ -54,7 +62,10 @@ int connect_to(const HttpUrl& u, const std::string& url, Clock::time_point deadl
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err == 0) { freeaddrinfo(res); return fd; }
+        if (err == 0) {
+          freeaddrinfo(res);
+          return fd;
+        }
         last = strerror(err);
       } else {
         last = "connect timed out";
@@ -72,7 +83,10 @@ void send_all(int fd, const std::string& data, const std::string& url, Clock::ti
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n > 0) { off += size_t(n); continue; }
+    if (n > 0) {
+      off += size_t(n);
+      continue;
+    }
     if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(url, std::string("send: ") + strerror(errno));
     pollfd p{fd, POLLOUT, 0};
     if (poll(&p, 1, ms_left(deadline)) == 0) throw Error(url, "timed out sending the request");

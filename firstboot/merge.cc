@@ -27,7 +27,7 @@ bool is_ip(const std::string& s) {
 }
 
 std::string read_secret_file(const std::string& path, const std::string& where) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) throw Error(where, "secret_file " + path + " does not exist");
   if (st.st_mode & S_IROTH)
     throw Error(path, "the secret file is readable by every user; make it mode 0600 (or 0640 for a group)");
@@ -111,7 +111,8 @@ NodeConfig merge_layers(const std::vector<ConfigLayer>& layers) {
   if (!c.address.empty() && !is_ip(c.address))
     throw Error(at("address"), "address '" + c.address + "' is not an IPv4 or IPv6 address");
   if (c.discovery == "static") {
-    if (c.static_peers.empty()) throw Error(at("discovery"), "discovery static needs peers (discovery.peers, mi.peers=)");
+    if (c.static_peers.empty())
+      throw Error(at("discovery"), "discovery static needs peers (discovery.peers, mi.peers=)");
   } else if (c.discovery == "dns") {
     if (c.dns_name.empty()) throw Error(at("discovery"), "discovery dns needs discovery.dns_name");
   } else if (c.discovery == "beacon") {
@@ -121,14 +122,15 @@ NodeConfig merge_layers(const std::vector<ConfigLayer>& layers) {
   } else if (c.discovery == "cloud") {
     if (c.cloud_join.empty()) throw Error(at("discovery"), "discovery cloud needs discovery.cloud_join");
   } else {
-    throw Error(at("discovery"), "unknown discovery method '" + c.discovery + "' (expected static, dns, beacon, cloud)");
+    throw Error(at("discovery"),
+                "unknown discovery method '" + c.discovery + "' (expected static, dns, beacon, cloud)");
   }
   if (c.state_dir.empty() || c.state_dir[0] != '/') throw Error(at("state_dir"), "state_dir must be an absolute path");
 
   // Provenance of every field, "built-in" where no source set it.
-  for (const char* f : {"role", "cluster", "datacenter", "control_count", "discovery", "static_peers", "dns_name",
-                        "beacon_group", "cloud_join", "wan_join", "secret", "node_name", "address", "interface",
-                        "state_dir", "instance_id"})
+  for (const char* f :
+       {"role", "cluster", "datacenter", "control_count", "discovery", "static_peers", "dns_name", "beacon_group",
+        "cloud_join", "wan_join", "secret", "node_name", "address", "interface", "state_dir", "instance_id"})
     c.provenance.emplace_back(f, prov.count(f) ? prov[f] : "built-in");
   return c;
 }

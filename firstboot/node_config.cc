@@ -7,9 +7,12 @@ namespace mi::firstboot {
 
 const char* role_name(Role r) {
   switch (r) {
-    case Role::control: return "control";
-    case Role::compute: return "compute";
-    case Role::all_in_one: return "all-in-one";
+    case Role::control:
+      return "control";
+    case Role::compute:
+      return "compute";
+    case Role::all_in_one:
+      return "all-in-one";
   }
   return "?";
 }

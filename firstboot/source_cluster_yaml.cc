@@ -82,10 +82,14 @@ void apply_mi_yaml(const YAML::Node& map, const std::string& path, bool allow_se
         const std::string ck = ckv.first.Scalar();
         const YAML::Node& cv = ckv.second;
         const std::string cat = yaml_where(path, cv);
-        if (ck == "name") L->cluster.set(scalar(cv, path, "cluster.name"), cat);
-        else if (ck == "datacenter") L->datacenter.set(scalar(cv, path, "cluster.datacenter"), cat);
-        else if (ck == "control_count") L->control_count.set(integer(cv, path, "cluster.control_count"), cat);
-        else if (ck == "wan_join") L->wan_join.set(list(cv, path, "cluster.wan_join"), cat);
+        if (ck == "name")
+          L->cluster.set(scalar(cv, path, "cluster.name"), cat);
+        else if (ck == "datacenter")
+          L->datacenter.set(scalar(cv, path, "cluster.datacenter"), cat);
+        else if (ck == "control_count")
+          L->control_count.set(integer(cv, path, "cluster.control_count"), cat);
+        else if (ck == "wan_join")
+          L->wan_join.set(list(cv, path, "cluster.wan_join"), cat);
         else if (ck == "discovery") {
           if (cv.IsNull()) continue;
           require_map(cv, path, "cluster.discovery");
@@ -93,14 +97,20 @@ void apply_mi_yaml(const YAML::Node& map, const std::string& path, bool allow_se
             const std::string dk = dkv.first.Scalar();
             const YAML::Node& dv = dkv.second;
             const std::string dat = yaml_where(path, dv);
-            if (dk == "method") L->discovery.set(scalar(dv, path, "discovery.method"), dat);
-            else if (dk == "peers") L->static_peers.set(list(dv, path, "discovery.peers"), dat);
-            else if (dk == "dns_name") L->dns_name.set(scalar(dv, path, "discovery.dns_name"), dat);
-            else if (dk == "beacon_group") L->beacon_group.set(scalar(dv, path, "discovery.beacon_group"), dat);
-            else if (dk == "cloud_join") L->cloud_join.set(scalar(dv, path, "discovery.cloud_join"), dat);
+            if (dk == "method")
+              L->discovery.set(scalar(dv, path, "discovery.method"), dat);
+            else if (dk == "peers")
+              L->static_peers.set(list(dv, path, "discovery.peers"), dat);
+            else if (dk == "dns_name")
+              L->dns_name.set(scalar(dv, path, "discovery.dns_name"), dat);
+            else if (dk == "beacon_group")
+              L->beacon_group.set(scalar(dv, path, "discovery.beacon_group"), dat);
+            else if (dk == "cloud_join")
+              L->cloud_join.set(scalar(dv, path, "discovery.cloud_join"), dat);
             else
-              throw Error(yaml_where(path, dkv.first), "unknown key cluster.discovery." + dk +
-                                                         " (expected method, peers, dns_name, beacon_group, cloud_join)");
+              throw Error(yaml_where(path, dkv.first),
+                          "unknown key cluster.discovery." + dk +
+                              " (expected method, peers, dns_name, beacon_group, cloud_join)");
           }
         } else {
           throw Error(yaml_where(path, ckv.first),
@@ -111,8 +121,9 @@ void apply_mi_yaml(const YAML::Node& map, const std::string& path, bool allow_se
       L->role.set(parse_role(scalar(v, path, "role"), at), at);
     } else if (key == "secret") {
       if (!allow_secret)
-        throw Error(at, "a secret may not be written here (this file is readable by everyone); name a file with "
-                        "secret_file, or put it in the seed's user-data");
+        throw Error(at,
+                    "a secret may not be written here (this file is readable by everyone); name a file with "
+                    "secret_file, or put it in the seed's user-data");
       L->secret.set(scalar(v, path, "secret"), at);
     } else if (key == "secret_file") {
       L->secret_file.set(scalar(v, path, "secret_file"), at);
@@ -139,7 +150,7 @@ void parse_mi_yaml(const std::string& text, const std::string& where, ConfigLaye
 ConfigLayer read_cluster_yaml(const std::string& path) {
   ConfigLayer L;
   L.source = "defaults";
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return L;  // an image without defaults: built-ins apply
   L.present = true;
   parse_mi_yaml(read_file(path), path, &L);

@@ -57,33 +57,49 @@ ConfigLayer parse_cmdline(const std::string& text, const std::string& where) {
     std::string key = arg.substr(3, eq == std::string::npos ? std::string::npos : eq - 3);
     const std::string at = where + ": mi." + key;
     if (key == "secret")  // never echo the value: it is the secret
-      throw Error(at, "the cluster secret may not be given on the kernel command line (/proc/cmdline is readable "
-                      "by every user); put it in the seed's user-data (mi: {secret: ...}) or a file named by "
-                      "secret_file");
+      throw Error(at,
+                  "the cluster secret may not be given on the kernel command line (/proc/cmdline is readable "
+                  "by every user); put it in the seed's user-data (mi: {secret: ...}) or a file named by "
+                  "secret_file");
     if (eq == std::string::npos) throw Error(at, "needs a value (mi." + key + "=...)");
     std::string v = arg.substr(eq + 1);
-    if (key == "role") L.role.set(parse_role(v, at), where);
-    else if (key == "cluster") L.cluster.set(v, where);
-    else if (key == "dc" || key == "datacenter") L.datacenter.set(v, where);
+    if (key == "role")
+      L.role.set(parse_role(v, at), where);
+    else if (key == "cluster")
+      L.cluster.set(v, where);
+    else if (key == "dc" || key == "datacenter")
+      L.datacenter.set(v, where);
     else if (key == "control_count") {
       if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos)
         throw Error(at, "must be a whole number, got '" + v + "'");
       L.control_count.set(std::stoi(v), where);
-    } else if (key == "discovery") L.discovery.set(v, where);
-    else if (key == "peers") L.static_peers.set(split_commas(v), where);
-    else if (key == "wan_join") L.wan_join.set(split_commas(v), where);
-    else if (key == "node") L.node_name.set(v, where);
-    else if (key == "address") L.address.set(v, where);
-    else if (key == "iface") L.interface.set(v, where);
-    else if (key == "dns_name") L.dns_name.set(v, where);
-    else if (key == "beacon_group") L.beacon_group.set(v, where);
-    else if (key == "cloud_join") L.cloud_join.set(v, where);
-    else if (key == "secret_file") L.secret_file.set(v, where);
-    else if (key == "state_dir") L.state_dir.set(v, where);
+    } else if (key == "discovery")
+      L.discovery.set(v, where);
+    else if (key == "peers")
+      L.static_peers.set(split_commas(v), where);
+    else if (key == "wan_join")
+      L.wan_join.set(split_commas(v), where);
+    else if (key == "node")
+      L.node_name.set(v, where);
+    else if (key == "address")
+      L.address.set(v, where);
+    else if (key == "iface")
+      L.interface.set(v, where);
+    else if (key == "dns_name")
+      L.dns_name.set(v, where);
+    else if (key == "beacon_group")
+      L.beacon_group.set(v, where);
+    else if (key == "cloud_join")
+      L.cloud_join.set(v, where);
+    else if (key == "secret_file")
+      L.secret_file.set(v, where);
+    else if (key == "state_dir")
+      L.state_dir.set(v, where);
     else
-      throw Error(at, "unknown argument (expected mi.role, mi.cluster, mi.dc, mi.control_count, mi.discovery, "
-                      "mi.peers, mi.wan_join, mi.node, mi.address, mi.iface, mi.dns_name, mi.beacon_group, "
-                      "mi.cloud_join, mi.secret_file, mi.state_dir)");
+      throw Error(at,
+                  "unknown argument (expected mi.role, mi.cluster, mi.dc, mi.control_count, mi.discovery, "
+                  "mi.peers, mi.wan_join, mi.node, mi.address, mi.iface, mi.dns_name, mi.beacon_group, "
+                  "mi.cloud_join, mi.secret_file, mi.state_dir)");
   }
   return L;
 }

@@ -58,29 +58,43 @@ void parse_openstack_meta(const std::string& text, const std::string& where, Con
     if (k.rfind("mi_", 0) != 0) continue;  // other people's metadata
     const std::string at = where + ":meta." + k;
     std::string s = str(v, "meta." + k);
-    if (k == "mi_role") L->role.set(parse_role(s, at), at);
-    else if (k == "mi_cluster") L->cluster.set(s, at);
-    else if (k == "mi_dc") L->datacenter.set(s, at);
+    if (k == "mi_role")
+      L->role.set(parse_role(s, at), at);
+    else if (k == "mi_cluster")
+      L->cluster.set(s, at);
+    else if (k == "mi_dc")
+      L->datacenter.set(s, at);
     else if (k == "mi_control_count") {
       if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos)
         throw Error(at, "must be a whole number, got '" + s + "'");
       L->control_count.set(std::stoi(s), at);
-    } else if (k == "mi_discovery") L->discovery.set(s, at);
-    else if (k == "mi_peers") L->static_peers.set(split_list(s), at);
-    else if (k == "mi_dns_name") L->dns_name.set(s, at);
-    else if (k == "mi_beacon_group") L->beacon_group.set(s, at);
-    else if (k == "mi_cloud_join") L->cloud_join.set(s, at);
-    else if (k == "mi_wan_join") L->wan_join.set(split_list(s), at);
-    else if (k == "mi_node") L->node_name.set(s, at);
-    else if (k == "mi_address") L->address.set(s, at);
-    else if (k == "mi_iface") L->interface.set(s, at);
+    } else if (k == "mi_discovery")
+      L->discovery.set(s, at);
+    else if (k == "mi_peers")
+      L->static_peers.set(split_list(s), at);
+    else if (k == "mi_dns_name")
+      L->dns_name.set(s, at);
+    else if (k == "mi_beacon_group")
+      L->beacon_group.set(s, at);
+    else if (k == "mi_cloud_join")
+      L->cloud_join.set(s, at);
+    else if (k == "mi_wan_join")
+      L->wan_join.set(split_list(s), at);
+    else if (k == "mi_node")
+      L->node_name.set(s, at);
+    else if (k == "mi_address")
+      L->address.set(s, at);
+    else if (k == "mi_iface")
+      L->interface.set(s, at);
     else if (k == "mi_secret")
-      throw Error(at, "the secret may not be in server metadata (visible to every API user); put it in user_data "
-                      "(mi: {secret: ...})");
+      throw Error(at,
+                  "the secret may not be in server metadata (visible to every API user); put it in user_data "
+                  "(mi: {secret: ...})");
     else
-      throw Error(at, "unknown mi_ key (expected mi_role, mi_cluster, mi_dc, mi_control_count, mi_discovery, "
-                      "mi_peers, mi_dns_name, mi_beacon_group, mi_cloud_join, mi_wan_join, mi_node, mi_address, "
-                      "mi_iface)");
+      throw Error(at,
+                  "unknown mi_ key (expected mi_role, mi_cluster, mi_dc, mi_control_count, mi_discovery, "
+                  "mi_peers, mi_dns_name, mi_beacon_group, mi_cloud_join, mi_wan_join, mi_node, mi_address, "
+                  "mi_iface)");
   }
 }
 
@@ -90,7 +104,7 @@ ConfigLayer read_configdrive(const std::string& dir) {
   if (dir.empty()) return L;
   const std::string meta = dir + "/openstack/latest/meta_data.json";
   const std::string user = dir + "/openstack/latest/user_data";
-  struct stat st{};
+  struct stat st {};
   if (stat(meta.c_str(), &st) != 0) return L;
   L.present = true;
   parse_openstack_meta(read_file(meta), meta, &L);

@@ -63,8 +63,10 @@ ConfigLayer read_openstack_metadata(const std::string& base_url, int timeout_ms)
   parse_openstack_meta(r.body, meta, &L);
   const std::string user = base + "/openstack/latest/user_data";
   HttpResponse u = http_request("GET", user, "", {}, timeout_ms);
-  if (u.status == 200) parse_user_data(u.body, user, &L);
-  else if (u.status != 404) throw Error(user, "OpenStack metadata answered HTTP " + std::to_string(u.status));
+  if (u.status == 200)
+    parse_user_data(u.body, user, &L);
+  else if (u.status != 404)
+    throw Error(user, "OpenStack metadata answered HTTP " + std::to_string(u.status));
   return L;
 }
 

@@ -2,12 +2,12 @@
 // independently from the format in beacon.h with Python's hmac/hashlib), MAC verification,
 // every bit flip and truncation, random garbage, and the filter's other_cluster, replayed,
 // stale and config_mismatch drops, each counted.
-#include <catch2/catch.hpp>
+#include "firstboot/beacon.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
 #include "common/error.h"
-#include "firstboot/beacon.h"
 
 using namespace mi::firstboot;
 
@@ -29,17 +29,19 @@ BeaconMessage known_message() {
 
 // Python: K = HKDF(b"test-secret", b"", b"mi beacon v1", 32); see the format in beacon.h.
 const char* kGolden =
-    "4d494243"                                                          // "MIBC"
-    "01"                                                                // version
-    "00"                                                                // flags
-    "7be68e229f821dec"                                                  // cluster id
-    "05" "63746c2d31"                                                   // name "ctl-1"
-    "04" "0a00000b"                                                     // IPv4 10.0.0.11
-    "00"                                                                // role control
-    "0bf474896363505e5ea5e5d6ace8ebfb13a760a409b1fb467d428fc716f9f284"  // digest
-    "0000018bcfe56800"                                                  // timestamp ms
-    "000000000000002a"                                                  // sequence 42
-    "5fa20cdd36a3e95d10c41bf1d78afd16e3eed5c70a20989b9218c87c635f5155"; // HMAC
+    "4d494243"          // "MIBC"
+    "01"                // version
+    "00"                // flags
+    "7be68e229f821dec"  // cluster id
+    "05"
+    "63746c2d31"  // name "ctl-1"
+    "04"
+    "0a00000b"                                                           // IPv4 10.0.0.11
+    "00"                                                                 // role control
+    "0bf474896363505e5ea5e5d6ace8ebfb13a760a409b1fb467d428fc716f9f284"   // digest
+    "0000018bcfe56800"                                                   // timestamp ms
+    "000000000000002a"                                                   // sequence 42
+    "5fa20cdd36a3e95d10c41bf1d78afd16e3eed5c70a20989b9218c87c635f5155";  // HMAC
 
 NodeConfig node(const std::string& name, const std::string& secret = "test-secret") {
   NodeConfig c;

@@ -2,6 +2,8 @@
 // as mibuild bakes it, a NoCloud seed as cloud-localds makes it, an OpenStack config drive as
 // Nova writes it, EC2 IMDSv2 and OpenStack metadata served by a fixture HTTP server that
 // speaks the documented protocols (token PUT first; GETs without the token get 401).
+#include "firstboot/config_sources.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
-#include "firstboot/config_sources.h"
 #include "firstboot/http.h"
 #include "fixture_http_server.h"
 
@@ -179,14 +180,14 @@ TEST_CASE("all sources at once through load_node_config", "[sources]") {
   p.metadata_url = srv.base_url();
   p.cmdline_file = F + "/cmdline";
   NodeConfig c = load_node_config(p);
-  CHECK(c.cluster == "prod");                   // defaults
-  CHECK(c.role == Role::all_in_one);            // cmdline over nocloud/configdrive/defaults
-  CHECK(c.datacenter == "dc9");                 // cmdline
-  CHECK(c.control_count == 5);                  // configdrive
+  CHECK(c.cluster == "prod");                     // defaults
+  CHECK(c.role == Role::all_in_one);              // cmdline over nocloud/configdrive/defaults
+  CHECK(c.datacenter == "dc9");                   // cmdline
+  CHECK(c.control_count == 5);                    // configdrive
   CHECK(c.secret == "configdrive-secret-value");  // configdrive user_data over nocloud
-  CHECK(c.node_name == "ip-10-0-0-13");         // ec2 local-hostname over configdrive
-  CHECK(c.address == "10.0.0.13");              // ec2
-  CHECK(c.discovery == "static");               // configdrive over nocloud's beacon
+  CHECK(c.node_name == "ip-10-0-0-13");           // ec2 local-hostname over configdrive
+  CHECK(c.address == "10.0.0.13");                // ec2
+  CHECK(c.discovery == "static");                 // configdrive over nocloud's beacon
   CHECK(c.static_peers == std::vector<std::string>{"10.0.0.21", "10.0.0.22", "10.0.0.23"});  // cmdline
   CHECK(c.cloud_join == "provider=aws tag_key=mi tag_value=prod");
   CHECK(c.beacon_group == "239.255.77.78:7947");  // nocloud

@@ -2,13 +2,13 @@
 // lo with TTL 0, and broadcast to 127.255.255.255) plus a fourth with the wrong secret that
 // nobody accepts; DNS against names that resolve locally; SRV answers parsed from canned
 // bytes; static and cloud dispatch; the bind-address choice.
-#include <catch2/catch.hpp>
+#include "firstboot/discovery.h"
 
+#include <catch2/catch.hpp>
 #include <future>
 #include <random>
 
 #include "common/error.h"
-#include "firstboot/discovery.h"
 
 using namespace mi::firstboot;
 
@@ -49,7 +49,8 @@ void live_exchange(const std::string& group, const std::string& iface) {
   std::vector<std::future<BeaconResult>> nodes;
   for (int i = 1; i <= 3; i++) {
     NodeConfig c = beacon_node("ctl-" + std::to_string(i), "127.0.0." + std::to_string(10 + i));
-    nodes.push_back(std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 3, deadline, opts); }));
+    nodes.push_back(
+        std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 3, deadline, opts); }));
   }
   for (int i = 0; i < 3; i++) {
     BeaconResult r = nodes[i].get();
@@ -80,22 +81,62 @@ void live_exchange(const std::string& group, const std::string& iface) {
 // second one's target compressed into the question's "example".
 std::string canned_srv_answer() {
   std::string m;
-  auto u16 = [&](int v) { m += char(v >> 8); m += char(v & 0xff); };
-  auto u32 = [&](uint32_t v) { u16(int(v >> 16)); u16(int(v & 0xffff)); };
-  u16(0x1234); u16(0x8180); u16(1); u16(3); u16(0); u16(0);
-  m += std::string("\x03_mi\x04_tcp\x07" "example\x00", 18);  // at offset 12; "example" at 21
-  u16(33); u16(1);
+  auto u16 = [&](int v) {
+    m += char(v >> 8);
+    m += char(v & 0xff);
+  };
+  auto u32 = [&](uint32_t v) {
+    u16(int(v >> 16));
+    u16(int(v & 0xffff));
+  };
+  u16(0x1234);
+  u16(0x8180);
+  u16(1);
+  u16(3);
+  u16(0);
+  u16(0);
+  m += std::string(
+      "\x03_mi\x04_tcp\x07"
+      "example\x00",
+      18);  // at offset 12; "example" at 21
+  u16(33);
+  u16(1);
   // SRV prio 10 weight 5 port 8301 target ctl-2.example.
-  u16(0xc00c); u16(33); u16(1); u32(300);
-  std::string t1("\x05" "ctl-2\x07" "example\x00", 15);
-  u16(6 + int(t1.size())); u16(10); u16(5); u16(8301); m += t1;
+  u16(0xc00c);
+  u16(33);
+  u16(1);
+  u32(300);
+  std::string t1(
+      "\x05"
+      "ctl-2\x07"
+      "example\x00",
+      15);
+  u16(6 + int(t1.size()));
+  u16(10);
+  u16(5);
+  u16(8301);
+  m += t1;
   // A CNAME-typed record in between is skipped.
-  u16(0xc00c); u16(5); u16(1); u32(300);
-  u16(2); u16(0xc015);
+  u16(0xc00c);
+  u16(5);
+  u16(1);
+  u32(300);
+  u16(2);
+  u16(0xc015);
   // SRV prio 0 weight 0 port 8300 target ctl-1.<pointer to example>
-  u16(0xc00c); u16(33); u16(1); u32(300);
-  std::string t2("\x05" "ctl-1\xc0\x15", 8);
-  u16(6 + int(t2.size())); u16(0); u16(0); u16(8300); m += t2;
+  u16(0xc00c);
+  u16(33);
+  u16(1);
+  u32(300);
+  std::string t2(
+      "\x05"
+      "ctl-1\xc0\x15",
+      8);
+  u16(6 + int(t2.size()));
+  u16(0);
+  u16(0);
+  u16(8300);
+  m += t2;
   return m;
 }
 
@@ -257,7 +298,8 @@ TEST_CASE("beacon: interface by name, no address claimed: peers named by the dat
     NodeConfig c = beacon_node("n" + std::to_string(i), "");
     c.interface = "lo";
     c.control_count = 1;
-    nodes.push_back(std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
+    nodes.push_back(
+        std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
   }
   for (auto& f : nodes) {
     BeaconResult r = f.get();
@@ -291,7 +333,8 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
   BeaconOptions served = opts;
   served.flags = kBeaconFlagCommitted;
   served.interval_ms = 5000;  // the late node is found through the immediate answer, not the period
-  auto server = std::async(std::launch::async, [&] { return serve_beacon(early, stop, Clock::now() + std::chrono::seconds(30), served); });
+  auto server = std::async(std::launch::async,
+                           [&] { return serve_beacon(early, stop, Clock::now() + std::chrono::seconds(30), served); });
 
   NodeConfig late = beacon_node("cmp-1", "127.0.0.21");
   late.role = Role::compute;

@@ -39,7 +39,8 @@ class FixtureHttpServer {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0) throw std::runtime_error("fixture server: bind/listen");
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 16) != 0)
+      throw std::runtime_error("fixture server: bind/listen");
     socklen_t len = sizeof a;
     getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
@@ -80,9 +81,15 @@ class FixtureHttpServer {
     size_t want = 0;
     while (true) {
       pollfd p{c, POLLIN, 0};
-      if (poll(&p, 1, 2000) != 1) { close(c); return; }
+      if (poll(&p, 1, 2000) != 1) {
+        close(c);
+        return;
+      }
       ssize_t n = recv(c, buf, sizeof buf, 0);
-      if (n <= 0) { close(c); return; }
+      if (n <= 0) {
+        close(c);
+        return;
+      }
       in.append(buf, size_t(n));
       if (he == std::string::npos) {
         size_t e = in.find("\r\n\r\n");
@@ -116,7 +123,10 @@ class FixtureHttpServer {
       seen_.push_back(req);
     }
     FixtureReply r = handler_(req);
-    if (r.hang) { hung_.push_back(c); return; }
+    if (r.hang) {
+      hung_.push_back(c);
+      return;
+    }
     std::string out = "HTTP/1.1 " + std::to_string(r.status) + " X\r\nConnection: close\r\n";
     for (auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
     if (r.chunked) {

@@ -1,10 +1,11 @@
 // The firstboot HTTP client against the fixture server on 127.0.0.1: methods, headers and
 // bodies both ways, chunked responses, status codes passed through, timeouts and refused
 // connections as mi::Error, URL parsing.
+#include "firstboot/http.h"
+
 #include <catch2/catch.hpp>
 
 #include "common/error.h"
-#include "firstboot/http.h"
 #include "fixture_http_server.h"
 
 using namespace mi::firstboot;

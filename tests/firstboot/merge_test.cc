@@ -155,8 +155,9 @@ TEST_CASE("merge: validation errors point at the source", "[merge]") {
   CHECK_THROWS_WITH(with([](ConfigLayer& L) { L.datacenter.set("dc 1", "x"); }), Catch::Contains("datacenter"));
   CHECK_THROWS_WITH(with([](ConfigLayer& L) { L.state_dir.set("var/lib", "x"); }), Catch::Contains("absolute"));
   // The even count from a real file names its line and column.
-  CHECK_THROWS_WITH(merge_layers({read_cluster_yaml(std::string(MI_SOURCE_DIR) + "/tests/fixtures/firstboot/bad/even.yaml"), base}),
-                    Catch::Contains("bad/even.yaml:2:18: control_count 4 is even"));
+  CHECK_THROWS_WITH(
+      merge_layers({read_cluster_yaml(std::string(MI_SOURCE_DIR) + "/tests/fixtures/firstboot/bad/even.yaml"), base}),
+      Catch::Contains("bad/even.yaml:2:18: control_count 4 is even"));
 }
 
 TEST_CASE("merge: the node name defaults to the short host name", "[merge]") {
