@@ -43,6 +43,10 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
   out << "mi-firstboot plan for " << role_name(cfg.role) << " node " << cfg.node_name << " of cluster " << cfg.cluster
       << ", datacenter " << cfg.datacenter << " (state dir " << cfg.state_dir << ", runner " << runner->kind() << ")\n";
   out << "configuration:\n" << describe_provenance(cfg) << "\n";
+  if (cfg.secret.empty()) {
+    out << "PROBLEM: no cluster secret configured (secret_file or the seed's user-data): run will fail at step consul\n";
+    cfg.secret = "<none>";  // only to render the files below; the key is redacted anyway
+  }
 
   out << "1 identity: ";
   if (!st.node_id.empty()) out << "committed: node id " << st.node_id << ", consul node-id " << st.consul_node_id << "\n";
@@ -112,6 +116,7 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
 
   out << "6 register: ";
   if (st.myid > 0 || is_control(cfg.role)) out << "zookeeper service with a TCP check on port " << cfg.ports.zk_client;
+  else out << "nothing (Registrator registers containers)";
   if (is_control(cfg.role) && !cfg.wan_join.empty()) {
     out << "; WAN join";
     for (const auto& a : cfg.wan_join) out << " " << a;

@@ -42,6 +42,14 @@ struct ServiceRunner {
 // `systemctl daemon-reload` and `systemctl start`. unit_dir defaults to /run/systemd/system:
 // runtime units are rewritten by mi-firstboot on every boot from its committed state, so
 // nothing of them lives in the read-only image or goes stale on /var.
+struct UnitFile {
+  std::string path;
+  std::string content;
+};
+// What SystemdRunner writes for `spec` (a pure function, for tests and `plan`): the drop-in
+// when the unit is installed, else the whole unit.
+UnitFile systemd_unit_file(const ServiceSpec& spec, bool unit_installed, const std::string& unit_dir);
+
 std::unique_ptr<ServiceRunner> make_systemd_runner(const std::string& unit_dir = "/run/systemd/system");
 
 // Detached processes started through `start-stop-daemon --background --make-pidfile`

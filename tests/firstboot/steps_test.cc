@@ -5,12 +5,15 @@
 // same identity and ensemble. Waits are conditions with deadlines (run_firstboot's own).
 #include "firstboot/steps.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <sstream>
+#include <cstring>
 
 #include "common/files.h"
 #include "common/process.h"
@@ -151,4 +154,24 @@ TEST_CASE("plan touches nothing") {
   CHECK(s.find(consul_gossip_key("steps-test-secret", "steps")) == std::string::npos);
   CHECK(s.find("zoo.cfg") != std::string::npos);
   CHECK(s.find("start process consul") != std::string::npos);
+}
+
+TEST_CASE("sd_notify sends one datagram to $NOTIFY_SOCKET") {
+  auto path = (fs::temp_directory_path() / ("notify." + std::to_string(getpid()))).string();
+  fs::remove(path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  sd_notify_message("READY=1\nSTATUS=first boot done");
+  unsetenv("NOTIFY_SOCKET");
+  char buf[256];
+  ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);  // sendto() has completed: no waiting needed
+  close(fd);
+  fs::remove(path);
+  REQUIRE(n > 0);
+  CHECK(std::string(buf, size_t(n)) == "READY=1\nSTATUS=first boot done");
 }

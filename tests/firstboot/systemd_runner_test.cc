@@ -1,0 +1,61 @@
+// SystemdRunner's unit files (no systemd runs in the build container, so what it writes is
+// what is tested): golden files for Consul's drop-in and ZooKeeper's whole unit, and
+// `systemd-analyze verify` (systemd's own parser) accepting the whole unit.
+#include <catch2/catch.hpp>
+#include <filesystem>
+
+#include "common/files.h"
+#include "common/process.h"
+#include "firstboot/service_runner.h"
+#include "firstboot/steps.h"
+#include "golden_util.h"
+
+using namespace mi::firstboot;
+
+TEST_CASE("consul.service drop-in points the installed unit at the generated config") {
+  Layout layout{"/var/lib/mi"};
+  auto f = systemd_unit_file(consul_service(layout), true, "/run/systemd/system");
+  CHECK(f.path == "/run/systemd/system/consul.service.d/50-mi-firstboot.conf");
+  golden::check("consul.service.d-50-mi-firstboot.conf", f.content);
+  CHECK(f.content.find("ExecStart=\nExecStart=\"consul\" \"agent\" \"-config-dir=/var/lib/mi/etc/consul.d\"\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("zookeeper.service as a whole runtime unit, accepted by systemd-analyze verify") {
+  Layout layout{"/var/lib/mi"};
+  auto spec = zookeeper_service(layout, false);
+  auto f = systemd_unit_file(spec, false, "/run/systemd/system");
+  CHECK(f.path == "/run/systemd/system/zookeeper.service");
+  CHECK(f.content.find("org.apache.zookeeper.server.quorum.QuorumPeerMain") != std::string::npos);
+  CHECK(f.content.find("User=zookeeper\n") != std::string::npos);
+  if (!mi::have_program("systemd-analyze")) return;
+  auto dir = std::filesystem::temp_directory_path() / ("systemd_runner_test." + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // verify checks that ExecStart's program exists: use an absolute one.
+  spec.argv[0] = "/usr/bin/java";
+  auto path = (dir / "zookeeper.service").string();
+  mi::write_file_atomic(path, systemd_unit_file(spec, false, dir.string()).content);
+  auto r = mi::run({"systemd-analyze", "verify", path}, {.check = false});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 0);
+  // and systemd-analyze does reject a broken unit, so the check above can fail
+  mi::write_file_atomic(path, "[Service]\nExecStart=relative/path\nType=nonsense\n");
+  auto bad = mi::run({"systemd-analyze", "verify", path}, {.check = false});
+  CHECK(bad.exit_code != 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("optional services read their env files; only installed ones are started") {
+  Layout layout{"/var/lib/mi"};
+  auto v = optional_services(Role::control, layout);
+  REQUIRE(v.size() == 3);
+  CHECK(v[0].name == "mesos-master");
+  auto f = systemd_unit_file(v[0], true, "/run/systemd/system");
+  CHECK(f.content.find("EnvironmentFile=-/var/lib/mi/etc/mesos/mesos-master.env\n") != std::string::npos);
+  CHECK(f.content.find("ExecStart=") == std::string::npos);  // the packaged command stays
+  auto runner = make_systemd_runner("/nonexistent");
+  ServiceSpec absent;
+  absent.name = "mi-no-such-service-here";
+  CHECK_FALSE(runner->available(absent));
+}
