@@ -338,13 +338,18 @@ def scenario_faults(args):
         fb.snapshot_on_failure(bed)
         controls = [bed.add_node(f"c{i}", 1, 10 + i, loss=20, delay_ms=100) for i in (1, 2, 3)]
         intruder = bed.add_node("x1", 1, 31, loss=20, delay_ms=100)
+        misfit = bed.add_node("y1", 1, 32, loss=20, delay_ms=100)
         for n in controls:
             fb.write_node_files(n, "control", 1, 3, "beacon")
         # Same cluster name, same everything, but another secret: must never be let in.
         fb.write_node_files(intruder, "control", 1, 3, "beacon", secret="not-the-cluster-secret-0000000000")
+        # The right secret but another expected control count (another config digest): the
+        # way Consul splits its brain; must be reported by name and never join.
+        fb.write_node_files(misfit, "control", 1, 5, "beacon")
+        outsiders = (intruder, misfit)
         c1, c2, c3 = controls
         t0 = time.monotonic()
-        for n in (c1, c2, intruder):
+        for n in (c1, c2, intruder, misfit):
             fb.start(bed, n)
         # The late node is the fault under test: c3 starts when 20 s have passed since the
         # others were started (a deliberate delay of an event, not a synchronisation sleep).
@@ -372,20 +377,22 @@ def scenario_faults(args):
         c2_members = [m for m in members(c1) if m["Name"] == "c2"]
         if len(c2_members) != 1 or c2_members[0]["Status"] != 1:
             raise Failure(f"c2 is not exactly one alive member after its restart: {c2_members}")
-        # The intruder is a member nowhere, and the others report beacons from another cluster.
+        # The outsiders are members nowhere (LAN or WAN, on any node) and not done.
         for n in controls:
             names = [m["Name"] for m in members(n)] + [m["Name"] for m in members(n, wan=True)]
-            if any(x.startswith("x1") for x in names):
-                raise Failure(f"intruder x1 is a Consul member on {n.name}: {names}")
-        try:
-            own = [m["Name"] for m in members(intruder)]
-        except OSError:
-            own = []  # its Consul never started: the best outcome
-        if any(x in own for x in ("c1", "c2", "c3")):
-            raise Failure(f"intruder x1's own agent has cluster members: {own}")
-        if status_done(fb, bed, intruder):
-            raise Failure("intruder x1 says it is done")
-        log("x1 is a member nowhere and not done")
+            for o in outsiders:
+                if any(x == o.name or x.startswith(o.name + ".") for x in names):
+                    raise Failure(f"{o.name} is a Consul member on {n.name}: {names}")
+        for o in outsiders:
+            try:
+                own = [m["Name"] for m in members(o)]
+            except OSError:
+                own = []  # its Consul never started: the best outcome
+            if any(x in own for x in ("c1", "c2", "c3")):
+                raise Failure(f"{o.name}'s own agent has cluster members: {own}")
+            if status_done(fb, bed, o):
+                raise Failure(f"{o.name} says it is done")
+        log("x1 (wrong secret) and y1 (other control_count) are members nowhere and not done")
         # Last, so that every check above has run when these fail; both are reported together.
         problems = []
         reported = {n.name: reports_intruder(fb.status(bed, n)) for n in controls}
@@ -393,7 +400,14 @@ def scenario_faults(args):
             problems.append("no control node's `status --json` reports the wrong-secret node x1 (no beacon "
                             "other_cluster count > 0, no mention of x1 or 10.77.1.31)")
         else:
-            log(f"wrong-secret node reported: {reported}")
+            log(f"wrong-secret node x1 reported: { {k: v[:1] for k, v in reported.items()} }")
+        named = {n.name: reports_intruder(fb.status(bed, n), "y1", misfit.address, counters=False)
+                 for n in controls}
+        if not any(named.values()):
+            problems.append("no control node's `status --json` names y1 (10.77.1.32), whose config "
+                            "digest differs (control_count 5)")
+        else:
+            log(f"config-mismatched node y1 named by {[k for k, v in named.items() if v]}: {next(v for v in named.values() if v)[0]}")
         # x1 itself says what it waits on (DESIGN.md: "2 of 3 control nodes seen: ...").
         discover = [s for s in fb.status(bed, intruder).get("steps", []) if s.get("name") == "discover"]
         if not discover or "of 3 control nodes seen" not in discover[0].get("detail", ""):
@@ -403,10 +417,11 @@ def scenario_faults(args):
         log("faults: all checks passed")
 
 
-def reports_intruder(st, name="x1", address="10.77.1.31"):
-    """Does this `status --json` report the wrong-secret node? Its beacons cannot be
+def reports_intruder(st, name="x1", address="10.77.1.31", counters=True):
+    """Does this `status --json` report the outsider? A wrong-secret node's beacons cannot be
     authenticated, so it can be reported as a count of beacons from another cluster (beacon.h
-    BeaconCounters::other_cluster > 0, any key of that name) or by its source address/name."""
+    BeaconCounters::other_cluster > 0, any key of that name) or by its source address/name;
+    with counters=False only a mention of its name or address counts."""
     found = []
 
     def walk(x, key=""):
@@ -417,7 +432,7 @@ def reports_intruder(st, name="x1", address="10.77.1.31"):
             for v in x:
                 walk(v, key)
         elif isinstance(x, (int, float)) and not isinstance(x, bool):
-            if key in ("other_cluster", "bad_mac", "config_mismatch") and x > 0:
+            if counters and key in ("other_cluster", "bad_mac", "config_mismatch") and x > 0:
                 found.append(f"{key}={x}")
         elif isinstance(x, str):
             if re.search(rf"(?<![\w.]){re.escape(address)}(?![\w.])|(?<![\w.-]){re.escape(name)}(?![\w.-])", x):
