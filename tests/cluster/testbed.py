@@ -231,6 +231,14 @@ class Testbed:
                     fn()
                 except Exception as e:  # a snapshot must not hide the real failure
                     log(f"on_failure snapshot: {type(e).__name__}: {e}")
+            if os.environ.get("MI_CLUSTER_PAUSE_ON_FAILURE") == "1":
+                # For a person at a terminal: look around the live testbed, then clean up.
+                log(f"paused with the testbed up: namespaces {self.namespaces}, files {self.root}; "
+                    "press Enter to clean up")
+                try:
+                    sys.stdin.readline()
+                except (KeyboardInterrupt, SystemExit):
+                    pass
         self.cleanup()
         return False
 
