@@ -10,7 +10,9 @@
 #include "builder/plan.h"
 #include "builder/roles.h"
 #include "builder/spec.h"
+#include "common/digest.h"
 #include "common/error.h"
+#include "common/files.h"
 #if MI_HAVE_IMAGE_BUILD
 #include "builder/image_build.h"
 #endif
@@ -35,7 +37,8 @@ const char* kTopHelp =
     "    mibuild - build immutable role images for a Mesos/Marathon/ZooKeeper/Consul/Docker cluster\n"
     "\n"
     "SYNOPSIS\n"
-    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--dry-run]\n"
+    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
+    "[--dry-run]\n"
     "    mibuild validate [SPEC]\n"
     "    mibuild roles [SPEC]\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
@@ -53,14 +56,16 @@ const char* kBuildHelp =
     "    mibuild build - build role images and their manifest\n"
     "\n"
     "SYNOPSIS\n"
-    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--dry-run]\n"
+    "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
+    "[--dry-run]\n"
     "\n"
     "DESCRIPTION\n"
     "    Validates SPEC, plans each role as ordered stages (bootstrap, packages, components, overlays,\n"
     "    firstboot, finalize, assemble, formats), each keyed by a sha256 of all its inputs, builds\n"
     "    the images and writes OUTDIR/<name>-<role>.<ext> and OUTDIR/manifest.json, each by atomic\n"
     "    rename. Optional components that cannot be resolved are left out, listed at the end and\n"
-    "    recorded in the manifest as absent.\n"
+    "    recorded in the manifest as absent. A role whose stage keys all equal those recorded in\n"
+    "    OUTDIR/manifest.json, with its outputs unchanged on disk, is not rebuilt.\n"
     "\n"
     "OPTIONS\n"
     "    SPEC                 the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
@@ -71,6 +76,7 @@ const char* kBuildHelp =
     "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
     "    --keep-work          keep the root file system tree and partition images afterwards\n"
     "    -n, --dry-run        print the plan (stages, keys, outputs) and touch nothing\n"
+    "    --rebuild            build every role even when OUTDIR/manifest.json shows it up to date\n"
     "    -h, --help           this text\n"
     "\n";
 
@@ -192,6 +198,7 @@ struct BuildArgs {
   std::string work_dir;
   bool keep_work = false;
   bool dry_run = false;
+  bool rebuild = false;
 };
 
 int cmd_build(const BuildArgs& a) {
@@ -221,6 +228,8 @@ int cmd_build(const BuildArgs& a) {
     if (std::find(po.formats.begin(), po.formats.end(), x) == po.formats.end()) po.formats.push_back(x);
   po.out_dir = a.out_dir;
   po.firstboot_binary = mi::default_firstboot_binary();
+  // A changed mibuild may build differently: its own bytes are part of every key.
+  po.builder_id = mi::sha256_file_hex("/proc/self/exe");
   mi::Plan plan = mi::make_plan(s, po);
   if (a.dry_run) {
     std::cout << mi::format_plan(plan);
@@ -235,7 +244,22 @@ int cmd_build(const BuildArgs& a) {
                     "MI_FIRSTBOOT_BINARY"};
   fs::create_directories(plan.out_dir);
   std::vector<mi::RoleRecord> records;
+  // The previous manifest, to skip roles whose every stage key is unchanged.
+  nlohmann::json old;
+  if (!a.rebuild && fs::is_regular_file(plan.manifest, ec)) {
+    try {
+      old = nlohmann::json::parse(mi::read_file(plan.manifest));
+    } catch (const nlohmann::json::exception&) {
+      old = nullptr;  // unreadable: everything is rebuilt, and the manifest rewritten
+    }
+  }
   for (const auto& rp : plan.roles) {
+    if (auto prev = mi::reusable_result(old, plan, rp)) {
+      std::cout << "mibuild: " << rp.role << " is up to date (key " << rp.stages.back().key.substr(0, 12) << ")\n";
+      records.push_back(mi::RoleRecord{&rp, *prev});
+      mi::write_manifest(plan.manifest, mi::manifest_json(s, plan, records));
+      continue;
+    }
     mi::ImageOptions io;
     io.out_dir = plan.out_dir;
     io.work_dir = a.work_dir;
@@ -307,6 +331,7 @@ int run(int argc, char** argv) {
   build->add_option("--work-dir", b.work_dir);
   build->add_flag("--keep-work", b.keep_work);
   build->add_flag("-n,--dry-run", b.dry_run);
+  build->add_flag("--rebuild", b.rebuild);
   build->add_flag("-h,--help", build_help);
 
   std::string vspec;

@@ -78,6 +78,43 @@ nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vect
   return m;
 }
 
+std::optional<ImageResult> reusable_result(const nlohmann::json& old, const Plan& plan, const RolePlan& role) {
+  try {
+    if (!old.is_object() || !old.contains("roles")) return std::nullopt;
+    std::string dir = fs::path(plan.manifest).parent_path().string();
+    if (dir.empty()) dir = ".";
+    for (const auto& r : old["roles"]) {
+      if (r.value("name", "") != role.role) continue;
+      const auto& stages = r.at("stages");
+      if (stages.size() != role.stages.size()) return std::nullopt;
+      for (size_t i = 0; i < stages.size(); i++)
+        if (stages[i].at("key") != role.stages[i].key) return std::nullopt;
+      ImageResult res;
+      res.source_date_epoch = r.value("source_date_epoch", "");
+      for (const auto& [format, path] : role.outputs) {
+        std::string rel = fs::path(path).lexically_proximate(dir).string();
+        auto a = std::find_if(r.at("artifacts").begin(), r.at("artifacts").end(),
+                              [&](const nlohmann::json& x) { return x.at("path") == rel && x.at("format") == format; });
+        if (a == r.at("artifacts").end()) return std::nullopt;
+        std::error_code ec;
+        uint64_t size = a->at("size");
+        if (!fs::is_regular_file(path, ec) || fs::file_size(path, ec) != size) return std::nullopt;
+        std::string sum = a->at("sha256");
+        if (sha256_file_hex(path) != sum) return std::nullopt;
+        res.outputs.push_back(ImageOutput{path, format, size, sum});
+      }
+      for (const auto& p : r.at("packages")) res.packages.push_back({p.at("name"), p.at("version")});
+      for (const auto& c : r.at("components"))
+        res.components.push_back(
+            {c.at("name"), c.at("present"), c.value("version", ""), c.value("note", c.value("reason", ""))});
+      return res;
+    }
+  } catch (const nlohmann::json::exception&) {
+    // A manifest of another shape (older mibuild, edited by hand): rebuild.
+  }
+  return std::nullopt;
+}
+
 void write_manifest(const std::string& path, const nlohmann::json& manifest) {
   write_file_atomic(path, manifest.dump(2) + "\n", 0644);
 }

@@ -4,6 +4,7 @@
 // format, size and sha256. The last step of a build; written atomically next to the images.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct RoleRecord {
 // The manifest of `plan` with the roles built so far (`records`, in plan order). Output paths
 // are recorded relative to the manifest's directory.
 nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vector<RoleRecord>& records);
+
+// A role needs no rebuild when the previous manifest (`old`, as read from the plan's manifest
+// path) recorded it with exactly the same stage keys and every output it lists for the plan's
+// formats is still on disk with the recorded size and sha256. Returns that build's result then.
+std::optional<ImageResult> reusable_result(const nlohmann::json& old, const Plan& plan, const RolePlan& role);
 
 // Writes `manifest` to `path` (pretty-printed, trailing newline) by atomic rename.
 void write_manifest(const std::string& path, const nlohmann::json& manifest);

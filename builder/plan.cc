@@ -140,10 +140,10 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     std::string prev = "";
 
     // bootstrap: the Debian base every role starts from.
-    rp.stages.push_back(
-        make_stage("bootstrap", prev,
-                   {"mibuild=" + mibuild_version(), "release=" + spec.base.release, "mirror=" + spec.base.mirror,
-                    "kernel=" + spec.base.kernel, "packages=" + join(spec.base.packages)}));
+    rp.stages.push_back(make_stage(
+        "bootstrap", prev,
+        {"mibuild=" + mibuild_version() + " " + opts.builder_id, "release=" + spec.base.release,
+         "mirror=" + spec.base.mirror, "kernel=" + spec.base.kernel, "packages=" + join(spec.base.packages)}));
     // packages: the role's own Debian packages.
     rp.stages.push_back(make_stage("packages", rp.stages.back().key, {"packages=" + join(rr.packages)}));
     // components: how each one is obtained, and whether it can be.

@@ -34,6 +34,7 @@ struct PlanOptions {
   std::vector<std::string> formats;  // empty: the spec's formats
   std::string out_dir = "out";
   std::string firstboot_binary;  // mi-firstboot baked into the image (hashed when it exists)
+  std::string builder_id;        // identifies the mibuild doing the work (its binary's sha256)
 };
 
 struct Plan {

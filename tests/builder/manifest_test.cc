@@ -73,3 +73,50 @@ TEST_CASE("the manifest records inputs, stages, packages, components and artifac
   for (auto& e : std::filesystem::directory_iterator(t.dir / "out")) entries += e.path().filename().string()[0] == '.';
   CHECK(entries == 0);  // no temporary left behind
 }
+
+TEST_CASE("a role is reusable only with the same keys and the same outputs on disk") {
+  TempSpec t("name: t\nroles: [a, b]\nformats: [raw]\n", {{"a", "packages: [p1]\n"}, {"b", "packages: [p2]\n"}});
+  mi::Spec s = mi::load_spec(t.spec());
+  mi::PlanOptions po;
+  po.out_dir = (t.dir / "out").string();
+  mi::Plan plan = mi::make_plan(s, po);
+  std::filesystem::create_directories(t.dir / "out");
+  std::string image = plan.roles[0].outputs[0].second;
+  mi::write_file_atomic(image, "disk bytes");
+  mi::RoleRecord rec{&plan.roles[0], {}};
+  rec.result.outputs = {{image, "raw", 0, ""}};
+  rec.result.packages = {{"p1", "1.0"}};
+  rec.result.components = {};
+  json old = json::parse(mi::manifest_json(s, plan, {rec}).dump());
+
+  auto again = mi::reusable_result(old, plan, plan.roles[0]);
+  REQUIRE(again);
+  REQUIRE(again->outputs.size() == 1);
+  CHECK(again->outputs[0].path == image);
+  CHECK(again->outputs[0].sha256 == mi::sha256_hex("disk bytes"));
+  CHECK(again->packages[0].version == "1.0");
+
+  CHECK(!mi::reusable_result(old, plan, plan.roles[1]));  // never built
+  CHECK(!mi::reusable_result(json(), plan, plan.roles[0]));
+  CHECK(!mi::reusable_result(json{{"roles", "garbage"}}, plan, plan.roles[0]));
+
+  SECTION("an input changed") {
+    t.write("roles/a.yaml", "packages: [p1, p3]\n");
+    mi::Plan changed = mi::make_plan(mi::load_spec(t.spec()), po);
+    CHECK(!mi::reusable_result(old, changed, changed.roles[0]));
+  }
+  SECTION("another format asked for") {
+    mi::PlanOptions q = po;
+    q.formats = {"qcow2"};
+    mi::Plan other = mi::make_plan(s, q);
+    CHECK(!mi::reusable_result(old, other, other.roles[0]));
+  }
+  SECTION("the output was modified, same size") {
+    mi::write_file_atomic(image, "disk BYTES");
+    CHECK(!mi::reusable_result(old, plan, plan.roles[0]));
+  }
+  SECTION("the output is gone") {
+    std::filesystem::remove(image);
+    CHECK(!mi::reusable_result(old, plan, plan.roles[0]));
+  }
+}
