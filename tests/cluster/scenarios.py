@@ -261,16 +261,21 @@ def scenario_substrate(args):
         maybe_force_fail(bed)
 
 
-def runs_service(ns):
-    """Is a Consul or ZooKeeper (java) process running in namespace NS?"""
+def runs_service_named(ns, *comms):
+    """Is a process whose name (/proc/PID/comm) is one of COMMS running in namespace NS?"""
     for pid in testbed.ns_pids(ns):
         try:
             with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() in ("consul", "java"):
+                if f.read().strip() in comms:
                     return True
         except OSError:
             pass
     return False
+
+
+def runs_service(ns):
+    """Is a Consul or ZooKeeper (java) process running in namespace NS?"""
+    return runs_service_named(ns, "consul", "java")
 
 
 def maybe_force_fail(bed):
@@ -312,9 +317,15 @@ def scenario_formation(args):
                        lambda: (lambda a: a if a == want else None)(dig(bed, compute, "zookeeper.service.consul")),
                        FORM_TIMEOUT)
         log(f"zookeeper.service.consul (asked on w1) -> {got}")
-        # dc2: its own single-server Consul and standalone ZooKeeper, WAN-joined to dc1.
+        # A compute node runs no ZooKeeper and is in no ensemble.
+        if runs_service_named(compute.ns, "java") or os.path.exists(compute.path("state", "zookeeper", "myid")):
+            raise Failure("the compute node w1 runs ZooKeeper or has a myid")
+        # dc2: its own single-server Consul and standalone ZooKeeper, its own one-server
+        # ensemble in its own datacenter's KV, WAN-joined to dc1.
         wait_zk_quorum([dc2], FORM_TIMEOUT)
         wait_consul_leader([dc2], FORM_TIMEOUT)
+        wait_for("dc2's ensemble committed in its KV", lambda: ensemble_from_kv(dc2), FORM_TIMEOUT)
+        check_one_ensemble(fb, [dc2])
         for n in (controls[0], dc2):
             wait_for(f"dc1 and dc2 in {n.name}'s /v1/catalog/datacenters",
                      lambda n=n: sorted(consul_json(n.ns, "/v1/catalog/datacenters")) == ["dc1", "dc2"],
