@@ -84,14 +84,14 @@ class Firstboot:
     def start(self, bed, node):
         log(f"start mi-firstboot on {node.name} ({node.address})")
         env = dict(os.environ)
+        return bed.spawn(node.ns, self.run_argv(node), node.path("firstboot.log"), env=env)
+
+    def run_argv(self, node):
         # Only the baked-in defaults: no kernel command line, seed device or cloud metadata
         # (the host's would leak in). --timeout ends a node that can never finish (x1).
-        return bed.spawn(node.ns, [self.binary, "run", "--runner", "process",
-                                   "--state-dir", node.path("state"),
-                                   "--config-file", node.path("cluster.yaml"),
-                                   "--cmdline-file", "", "--metadata-url", "", "--no-seed-search",
-                                   "--timeout", str(int(FORM_TIMEOUT * 2))],
-                         node.path("firstboot.log"), env=env)
+        return [self.binary, "run", "--runner", "process", "--state-dir", node.path("state"),
+                "--config-file", node.path("cluster.yaml"), "--cmdline-file", "", "--metadata-url", "",
+                "--no-seed-search", "--timeout", str(int(FORM_TIMEOUT * 2))]
 
     def status(self, bed, node):
         r = bed.run_in(node, [self.binary, "status", "--json", "--state-dir", node.path("state")],
@@ -333,6 +333,17 @@ def scenario_formation(args):
         # mi-firstboot itself says it is done on every node.
         for n in controls + [compute, dc2]:
             wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
+        # Running again on a node that is done changes nothing (every later boot does this).
+        state_file = controls[0].path("state", "firstboot", "state.json")
+        with open(state_file, "rb") as f:
+            before = f.read()
+        r = bed.run_in(controls[0], fb.run_argv(controls[0]), check=False, timeout=120)
+        with open(state_file, "rb") as f:
+            after = f.read()
+        if r.returncode != 0 or before != after:
+            raise Failure(f"second run on c1: exit {r.returncode}, state.json "
+                          f"{'unchanged' if before == after else 'changed'}: {r.stderr.strip()[-300:]}")
+        log("second run on c1: exit 0, state.json byte-identical")
         log("formation: all checks passed")
 
 
@@ -374,6 +385,14 @@ def scenario_faults(args):
         log(f"SIGKILL c2's mi-firstboot and every process it started (power cut); its steps: {steps}")
         bed.crash(c2)
         fb.start(bed, c2)
+        # c1 is killed later in formation: once its ZooKeeper runs, i.e. after it committed the
+        # ensemble (whether or not the quorum has formed yet); it must come back with the same.
+        wait_for("c1 running ZooKeeper", lambda: runs_service_named(c1.ns, "java"), FORM_TIMEOUT, 0.2)
+        c1_before = fb.status(bed, c1)
+        steps = {s["name"]: s["status"] for s in c1_before.get("steps", [])}
+        log(f"SIGKILL c1 and everything it started, after its ensemble commit; its steps: {steps}")
+        bed.crash(c1)
+        fb.start(bed, c1)
 
         wait_zk_quorum(controls, FORM_TIMEOUT)
         wait_consul_leader(controls, FORM_TIMEOUT)
@@ -385,6 +404,10 @@ def scenario_faults(args):
         after = fb.status(bed, c2)
         if after["node"].get("node_id") != before["node"].get("node_id"):
             raise Failure(f"c2's node id changed across the crash: {before['node']} -> {after['node']}")
+        zk_before = c1_before.get("zookeeper", {})
+        zk_after = fb.status(bed, c1).get("zookeeper", {})
+        if (zk_before.get("myid"), zk_before.get("ensemble")) != (zk_after.get("myid"), zk_after.get("ensemble")):
+            raise Failure(f"c1's ensemble or myid changed across its crash: {zk_before} -> {zk_after}")
         c2_members = [m for m in members(c1) if m["Name"] == "c2"]
         if len(c2_members) != 1 or c2_members[0]["Status"] != 1:
             raise Failure(f"c2 is not exactly one alive member after its restart: {c2_members}")
