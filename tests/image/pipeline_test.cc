@@ -213,3 +213,86 @@ TEST_CASE("artifact components: unverifiable is an error, optional unresolved is
   REQUIRE_THROWS_WITH(mi::build_role_image(spec, role, io), Catch::Contains("vmdk"));
   fs::remove_all(d);
 }
+
+TEST_CASE("finalize: users log in by key only, no per-node identity, no build residue") {
+  std::string d = tmpdir();
+  std::string t = d + "/tree";
+  // A minimal root: the account databases useradd edits, an sshd with host keys, caches, logs.
+  fs::create_directories(t + "/etc/ssh");
+  fs::create_directories(t + "/etc/skel");
+  fs::create_directories(t + "/home");
+  fs::create_directories(t + "/var/lib/apt/lists");
+  fs::create_directories(t + "/var/cache/apt/archives");
+  fs::create_directories(t + "/var/log/journal");
+  fs::create_directories(t + "/var/lib/dbus");
+  fs::create_directories(t + "/tmp");
+  mi::write_file_atomic(t + "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+  mi::write_file_atomic(t + "/etc/group", "root:x:0:\nsudo:x:27:\n");
+  mi::write_file_atomic(t + "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0640);
+  mi::write_file_atomic(t + "/etc/gshadow", "root:*::\nsudo:*::\n", 0640);
+  mi::write_file_atomic(t + "/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
+  mi::write_file_atomic(t + "/etc/ssh/ssh_host_ed25519_key", "secret", 0600);
+  mi::write_file_atomic(t + "/etc/ssh/ssh_host_ed25519_key.pub", "public");
+  mi::write_file_atomic(t + "/etc/ssh/sshd_config", "# config\n");
+  mi::write_file_atomic(t + "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages", "x");
+  mi::write_file_atomic(t + "/var/cache/apt/archives/x.deb", "x");
+  mi::write_file_atomic(t + "/var/cache/apt/pkgcache.bin", "x");
+  mi::write_file_atomic(t + "/var/log/dpkg.log", "x");
+  mi::write_file_atomic(t + "/tmp/leftover", "x");
+
+  mi::FinalizeRequest r;
+  r.tree = t;
+  mi::User u;
+  u.name = "ops";
+  u.groups = {"sudo"};
+  u.ssh_keys = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample ops@laptop"};
+  r.users = {u};
+  r.hostname = "mi-test";
+  r.root_partuuid = "r";
+  r.var_partuuid = "v";
+  r.extra_files = {{"/usr/lib/mi/cluster.yaml", "name: mi\n"}};
+  mi::finalize_rootfs(r);
+
+  REQUIRE(mi::read_file(t + "/etc/machine-id").empty());
+  REQUIRE_FALSE(fs::exists(t + "/etc/ssh/ssh_host_ed25519_key"));
+  REQUIRE_FALSE(fs::exists(t + "/etc/ssh/ssh_host_ed25519_key.pub"));
+  REQUIRE(fs::exists(t + "/etc/ssh/sshd_config"));
+  REQUIRE(fs::is_empty(t + "/var/cache/apt/archives"));
+  REQUIRE_FALSE(fs::exists(t + "/var/cache/apt/pkgcache.bin"));
+  REQUIRE_FALSE(fs::exists(t + "/var/log/dpkg.log"));
+  REQUIRE(fs::is_directory(t + "/var/log/journal"));
+  REQUIRE_FALSE(fs::exists(t + "/tmp/leftover"));
+  REQUIRE(fs::is_directory(t + "/var/lib/apt/lists/partial"));
+  REQUIRE(mi::read_file(t + "/etc/hostname") == "mi-test\n");
+  REQUIRE(mi::read_file(t + "/usr/lib/mi/cluster.yaml") == "name: mi\n");
+
+  // The user: in sudo, password locked ("!"), the key in place with sshd's required modes.
+  std::string passwd = mi::read_file(t + "/etc/passwd");
+  REQUIRE(passwd.find("\nops:x:") != std::string::npos);
+  std::string shadow = mi::read_file(t + "/etc/shadow");
+  auto at = shadow.find("\nops:");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(shadow[at + 5] == '!');
+  REQUIRE(mi::read_file(t + "/etc/group").find("sudo:x:27:ops") != std::string::npos);
+  std::string keys = t + "/home/ops/.ssh/authorized_keys";
+  REQUIRE(mi::read_file(keys) == u.ssh_keys[0] + "\n");
+  struct stat st {};
+  REQUIRE(stat(keys.c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 0777) == 0600);
+  REQUIRE(st.st_uid != 0);
+  REQUIRE(stat((t + "/home/ops/.ssh").c_str(), &st) == 0);
+  REQUIRE((st.st_mode & 0777) == 0700);
+
+  // A group that the image lacks is an error naming it.
+  mi::User bad = u;
+  bad.name = "other";
+  bad.groups = {"docker"};
+  r.users = {bad};
+  REQUIRE_THROWS_WITH(mi::finalize_rootfs(r), Catch::Contains("docker"));
+
+  // /var moves out to its own partition tree, leaving the mount point.
+  mi::split_var(t, d + "/var-tree");
+  REQUIRE(fs::is_directory(d + "/var-tree/log/journal"));
+  REQUIRE(fs::is_empty(t + "/var"));
+  fs::remove_all(d);
+}
