@@ -5,6 +5,7 @@
 # how much of it is Consul's own time, ZooKeeper's own time and mi-firstboot's (the rest:
 # discovery, agreement through Consul KV, writing configs, starting services).
 #   tests/bench/formation_time.sh [path/to/mi-firstboot] [N...]      (needs root)
+#   RUNS=3 tests/bench/formation_time.sh ...     repeats each size (one line per run)
 # The nodes are started back to back, so "last start" is within a second of the first.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +14,7 @@ bin=${1:-$here/../../build/firstboot/mi-firstboot}
 sizes=${*:-3 5 7}
 status=0
 for n in $sizes; do
+for _run in $(seq "${RUNS:-1}"); do
   out=$(mktemp /tmp/mi-bench-XXXXXX.log)
   if python3 "$here/../cluster/scenarios.py" --binary "$bin" --controls "$n" bench >"$out" 2>&1; then
     grep '^controls=' "$out"
@@ -20,5 +22,6 @@ for n in $sizes; do
     echo "controls=$n FAILED:"; tail -n 20 "$out"; status=1
   fi
   rm -f "$out"
+done
 done
 exit $status
