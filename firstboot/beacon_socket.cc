@@ -200,6 +200,13 @@ BeaconResult beacon_loop(const NodeConfig& cfg, int expected_controls, Clock::ti
     }
   }
 
+  // Our own address, if we did not name one: the one on the route to the others.
+  if (own.address.empty())
+    for (auto& [name, p] : peers)
+      if (name != cfg.node_name && !p.address.empty()) {
+        peers[cfg.node_name].address = route_source_address(p.address);
+        break;
+      }
   for (auto& [_, p] : peers) r.peers.push_back(p);  // std::map: sorted by name
   r.committed.assign(committed.begin(), committed.end());
   r.controls_seen = controls();

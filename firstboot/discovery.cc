@@ -71,9 +71,9 @@ std::string provenance_of(const NodeConfig& cfg, const std::string& field) {
   return "config";
 }
 
-// The source address the kernel would use towards `peer` (no packet is sent: connect() on
-// a UDP socket only picks the route).
-std::string route_source(const std::string& peer) {
+}  // namespace
+
+std::string route_source_address(const std::string& peer) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   int family = AF_INET;
@@ -109,6 +109,8 @@ std::string route_source(const std::string& peer) {
   close(fd);
   return out;
 }
+
+namespace {
 
 // First address of interface `name` (IPv4 preferred, then global IPv6), or of the first
 // up, non-loopback interface when `name` is empty.
@@ -214,7 +216,7 @@ AddressChoice choose_bind_address(const NodeConfig& cfg, const std::vector<Peer>
   }
   for (const Peer& p : peers) {
     if (p.address.empty() || (!cfg.node_name.empty() && p.name == cfg.node_name)) continue;
-    std::string a = route_source(p.address);
+    std::string a = route_source_address(p.address);
     if (!a.empty()) return {a, "source address of the route to peer " + p.address};
   }
   std::string ifname;

@@ -105,6 +105,10 @@ struct AddressChoice {
 // socket sends nothing); else the first non-loopback IPv4 address. Throws if none.
 AddressChoice choose_bind_address(const NodeConfig& cfg, const std::vector<Peer>& peers);
 
+// The source address the kernel would use towards `peer` (IP literal), "" if none: connect()
+// on a UDP socket picks the route and sends nothing.
+std::string route_source_address(const std::string& peer);
+
 // "10.0.0.1:7946" / "[fd00::1]:7946" → host, port. Throws mi::Error{where, ...}.
 void split_host_port(const std::string& s, const std::string& where, std::string* host, int* port);
 
