@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   add_source_flags(run_cmd);
   run_cmd->add_option("--timeout", opts.timeout_s, "seconds the whole run may wait (then exit 3)")->capture_default_str();
   run_cmd->add_option("--poll-ms", opts.poll_ms, "how often waits re-check (milliseconds)")->capture_default_str();
+  run_cmd->add_option("--serve-beacon", opts.serve_beacon_s,
+                      "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
+                      "boot later (-1: until SIGTERM)")
+      ->capture_default_str();
 
   auto* plan_cmd = app.add_subcommand("plan", "print every file run would write and every service it would start; touch nothing");
   add_source_flags(plan_cmd);

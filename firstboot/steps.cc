@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -153,11 +155,38 @@ void step_identity(Context& c, bool replay) {
 }
 
 // ---------------------------------------------------------------- 2 discover
+// Discovery runs in slices of a few seconds, so that state.json (and `status`) says what it
+// waits on ("2 of 3 control nodes seen: ...") instead of one long silent call. Beacon drop
+// counters and config-mismatched nodes are summed over the slices.
 bool step_discover(Context& c, bool replay) {
   auto& st = c.st;
   if (!replay) {
     c.progress("running", "discovering control nodes by " + c.cfg.discovery);
-    DiscoveryResult d = discover_peers(c.cfg, c.deadline);
+    DiscoveryResult d;
+    std::map<std::string, uint64_t> sums;
+    std::set<std::string> mismatched;
+    for (;;) {
+      auto slice_end = std::min(c.deadline, Clock::now() + std::chrono::seconds(c.opts.discovery_slice_s));
+      d = discover_peers(c.cfg, slice_end);
+      if (d.method == "beacon") {
+        const auto& k = d.counters;
+        for (auto [name, v] : std::initializer_list<std::pair<const char*, uint64_t>>{
+                 {"accepted", k.accepted}, {"malformed", k.malformed}, {"other_cluster", k.other_cluster},
+                 {"bad_mac", k.bad_mac}, {"stale", k.stale}, {"replayed", k.replayed},
+                 {"config_mismatch", k.config_mismatch}})
+          sums[name] += v;
+      }
+      mismatched.insert(d.mismatched.begin(), d.mismatched.end());
+      st.discovery_counters = sums;
+      st.mismatched.assign(mismatched.begin(), mismatched.end());
+      if (d.complete || Clock::now() >= c.deadline) break;
+      std::string why = d.reason;
+      if (auto p = why.find(" (deadline passed)"); p != std::string::npos) why.erase(p);
+      std::string msg = "waiting for control nodes (" + d.method + "): " + why;
+      if (!st.mismatched.empty()) msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
+      if (msg != step_record(st, "discover").detail) c.say(msg);
+      c.progress("waiting", msg);
+    }
     auto choice = choose_bind_address(c.cfg, d.peers);
     st.peers.clear();
     for (const auto& p : d.peers)
@@ -167,15 +196,8 @@ bool step_discover(Context& c, bool replay) {
     st.discovery_method = d.method;
     st.discovery_reason = d.reason;
     st.cloud_join = d.retry_join;
-    const auto& k = d.counters;
-    st.discovery_counters.clear();
-    if (d.method == "beacon")
-      st.discovery_counters = {{"accepted", k.accepted}, {"malformed", k.malformed}, {"other_cluster", k.other_cluster},
-                               {"bad_mac", k.bad_mac},   {"stale", k.stale},         {"replayed", k.replayed},
-                               {"config_mismatch", k.config_mismatch}};
-    st.mismatched = d.mismatched;
-    if (!d.mismatched.empty())
-      c.say("nodes with a different cluster configuration (ignored): " + join_list(d.mismatched));
+    if (!st.mismatched.empty())
+      c.say("nodes with a different cluster configuration (ignored): " + join_list(st.mismatched));
     if (!d.complete) {
       c.progress("timed-out", d.reason);
       return false;
@@ -407,6 +429,34 @@ bool step_register(Context& c, bool replay) {
   return true;
 }
 
+// Answers beacons in a thread while it lives (beacon discovery only), so that nodes that
+// boot later find this one; the committed flag tells them this node has an ensemble.
+struct BeaconServer {
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  void start(const NodeConfig& cfg, bool committed, std::ostream* log) {
+    halt();
+    stop = false;
+    BeaconOptions opts;
+    opts.flags = committed ? kBeaconFlagCommitted : 0;
+    thread = std::thread([cfg, opts, log, this] {
+      try {
+        serve_beacon(cfg, stop, Clock::time_point::max(), opts);
+      } catch (const std::exception& e) {
+        *log << "mi-firstboot: beacon: not answering beacons: " << e.what() << std::endl;
+      }
+    });
+  }
+  void halt() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+  ~BeaconServer() { halt(); }
+};
+
+std::atomic<bool> g_signalled{false};
+void on_signal(int) { g_signalled = true; }
+
 }  // namespace
 
 ServiceSpec consul_service(const Layout& layout) {
@@ -526,6 +576,7 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   c.runner = runner.get();
   c.consul.base = "http://127.0.0.1:" + std::to_string(c.cfg.ports.consul_http);
 
+  BeaconServer beacons;
   size_t resume = resume_index(c.st);
   if (resume > 0 && resume < step_names().size())
     log << "mi-firstboot: resuming at step " << step_names()[resume] << " (earlier steps done)" << std::endl;
@@ -561,11 +612,21 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
       return Outcome::timed_out;
     }
     if (!replay) c.say(step_record(c.st, name).detail);
+    if (name == "discover" && c.cfg.discovery == "beacon") beacons.start(c.cfg, !c.st.ensemble.empty(), c.log);
   }
   std::string summary = "first boot done: " + std::string(role_name(c.cfg.role)) + " node " + c.cfg.node_name + " at " +
                         c.st.address + (c.st.myid ? ", ZooKeeper myid " + std::to_string(c.st.myid) : "");
   log << "mi-firstboot: " << summary << std::endl;
   sd_notify_message("READY=1\nSTATUS=" + summary);
+  if (c.cfg.discovery == "beacon" && opts.serve_beacon_s != 0) {
+    beacons.start(c.cfg, !c.st.ensemble.empty(), c.log);
+    log << "mi-firstboot: answering beacons "
+        << (opts.serve_beacon_s < 0 ? "until stopped" : "for " + std::to_string(opts.serve_beacon_s) + " s") << std::endl;
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    auto until = opts.serve_beacon_s < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::seconds(opts.serve_beacon_s);
+    while (!g_signalled && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   return Outcome::done;
 }
 
