@@ -9,10 +9,12 @@
 #                the environment able to run the tier at all: netns, JVM memory, loss, delay)
 #     formation  dc1: 3 control + 1 compute, beacon discovery; dc2: 1 control, static
 #                discovery, WAN-joined to dc1
-#     faults     dc1 under 20% loss + 100 ms delay, one control started 20 s late, one killed
-#                and restarted during formation, one node with the wrong secret
-#     cleanup    runs `formation` forced to fail, and again interrupted by SIGTERM, and checks
-#                that neither left a namespace, a process or a temp dir behind
+#     faults     dc1 under 20% loss + 100 ms delay, one control started 20 s late, two killed
+#                and restarted during formation, one node with the wrong secret (x1), one
+#                with another control_count (y1)
+#     cleanup    runs `formation` forced to fail, interrupted by SIGTERM, and SIGKILLed (then
+#                the next run's stale cleanup), and checks that nothing was left behind
+#     bench      (tests/bench/formation_time.sh) formation time of --controls N
 # Exit 0 = passed, 1 = an assertion failed (the message says which), 77 = cannot run here.
 import argparse
 import glob
@@ -112,9 +114,14 @@ class Firstboot:
         return path
 
     def zoo_servers(self, node):
-        """The `server.N=...` lines of the node's generated zoo.cfg."""
+        """The `server.N=...` lines of the node's generated zoo.cfg (which must list them
+        sorted by myid, DESIGN.md)."""
         with open(self.find(node, "zoo.cfg")) as f:
-            return sorted(l.strip() for l in f if l.startswith("server."))
+            lines = [line.strip() for line in f if line.startswith("server.")]
+        key = lambda line: int(line.split("=", 1)[0].split(".", 1)[1])  # noqa: E731
+        if lines != sorted(lines, key=key):
+            raise Failure(f"{node.name}: zoo.cfg servers not sorted by myid: {lines}")
+        return lines
 
     def myid(self, node):
         with open(self.find(node, "myid")) as f:
