@@ -18,6 +18,7 @@ DiskIds derive_disk_ids(const std::string& seed, const std::string& role) {
   d.esp_partuuid = derive_uuid(seed, role + "/esp-partition");
   d.root_partuuid = derive_uuid(seed, role + "/root-partition");
   d.var_partuuid = derive_uuid(seed, role + "/var-partition");
+  d.bios_partuuid = derive_uuid(seed, role + "/bios-boot-partition");
   d.root_fs_uuid = derive_uuid(seed, role + "/root");
   d.var_fs_uuid = derive_uuid(seed, role + "/var");
   d.var_hash_seed = derive_uuid(seed, role + "/var-hash-seed");
@@ -55,8 +56,13 @@ GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::s
       {"root-x86-64", gpt_type_root_x86_64(), ids.root_partuuid, size(images.root), kGptAttrReadOnly},
       {"var", gpt_type_var(), ids.var_partuuid, size(images.var), 0},
   };
+  std::vector<std::string> files = {images.esp, images.root, images.var};
+  if (!images.bios.empty()) {
+    parts.push_back({"bios-boot", gpt_type_bios_boot(), ids.bios_partuuid, size(images.bios), 0});
+    files.push_back(images.bios);
+  }
   GptDisk disk = gpt_layout(ids.disk_guid, parts);
-  write_raw_disk(path, disk, {images.esp, images.root, images.var});
+  write_raw_disk(path, disk, files);
   return disk;
 }
 

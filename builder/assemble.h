@@ -13,7 +13,7 @@ namespace mi {
 // The identities of one image, all derived from (seed, role) so rebuilding gives the same disk.
 struct DiskIds {
   Uuid disk_guid{};
-  Uuid esp_partuuid{}, root_partuuid{}, var_partuuid{};
+  Uuid esp_partuuid{}, root_partuuid{}, var_partuuid{}, bios_partuuid{};
   Uuid root_fs_uuid{}, var_fs_uuid{}, var_hash_seed{};
   std::string esp_volume_id;  // 8 hex digits (FAT serial)
 };
@@ -28,9 +28,10 @@ void make_var_ext4(const std::string& dir, const std::string& image, uint64_t si
 
 struct DiskImages {
   std::string esp, root, var;  // partition image files
+  std::string bios;            // optional: GRUB core.img for a BIOS boot partition (partition 4)
 };
 
-// Lays out ESP, root (read-only attribute) and var on a GPT and writes the sparse raw disk to
+// Lays out ESP, root (read-only attribute), var [and BIOS boot] on a GPT and writes the sparse raw disk to
 // `path` (the caller commits it by rename). Returns the layout.
 GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::string& path);
 

@@ -1,4 +1,4 @@
-// `mibuild boot`: QEMU under TCG with OVMF. A check runs QEMU (through mi::run, on a thread)
+// `mibuild boot`: QEMU under TCG with OVMF (UEFI) or SeaBIOS (BIOS). A check runs QEMU (through mi::run, on a thread)
 // with the serial port written to a log, watches the log for the image's `mi-status:` lines
 // until "ready"/"degraded" or the deadline, then quits QEMU through its monitor socket.
 // Interactive use execs QEMU so that it owns this terminal (mi::run gives children a pipe).
@@ -71,11 +71,12 @@ bool monitor_quit(const std::string& sock) {
 }
 
 void check_firmware(const BootOptions& o) {
-  if (o.firmware == "bios")
-    throw Error("boot", "BIOS boot is not supported yet: the images carry no BIOS boot partition or loader; use --firmware uefi");
-  if (o.firmware != "uefi") throw Error("boot", "unknown firmware '" + o.firmware + "' (uefi | bios)");
-  for (const char* f : {kOvmfCode, kOvmfVars})
-    if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
+  if (o.firmware != "uefi" && o.firmware != "bios") throw Error("boot", "unknown firmware '" + o.firmware + "' (uefi | bios)");
+  if (o.firmware == "uefi")
+    for (const char* f : {kOvmfCode, kOvmfVars})
+      if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
+  if (o.firmware == "bios" && !fs::exists("/usr/share/seabios/bios-256k.bin"))
+    throw Error("/usr/share/seabios/bios-256k.bin", "SeaBIOS not found (package seabios)");
   if (!fs::exists(o.image)) throw Error(o.image, "image not found");
 }
 
@@ -86,14 +87,17 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
   bool check = !monitor.empty();
   std::vector<std::string> a = {
       "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", std::to_string(o.memory_mb),
-      "-smp", std::to_string(o.cpus),
-      "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
-      "-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+      "-smp", std::to_string(o.cpus)};
+  if (o.firmware == "uefi")
+    a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
+                       "-drive", "if=pflash,format=raw,unit=1,file=" + vars});
+  // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
+  a.insert(a.end(), {
       "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : ""),
       // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
       // outside this VM.
       "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
-      "-no-reboot"};
+      "-no-reboot"});
   if (check) {
     a.insert(a.end(), {"-display", "none", "-serial", "file:" + console_log, "-monitor",
                        "unix:" + monitor + ",server=on,wait=off"});
@@ -144,7 +148,7 @@ BootCheck boot_check(const BootOptions& o) {
   if (!mkdtemp(tmpl)) throw Error("boot", std::string("mkdtemp: ") + strerror(errno));
   std::string dir = tmpl;
   std::string vars = dir + "/OVMF_VARS.fd", monitor = dir + "/monitor.sock";
-  fs::copy_file(kOvmfVars, vars);
+  if (o.firmware == "uefi") fs::copy_file(kOvmfVars, vars);
   std::string log = o.console_log.empty() ? o.image + ".console.log" : o.console_log;
   fs::remove(log);
 
@@ -197,7 +201,7 @@ int boot_image(const BootOptions& o) {
     std::string fmt = image_format(o.image);
     // The image's own UEFI variable store lives next to it, like a VM's NVRAM.
     std::string vars = o.image + ".OVMF_VARS.fd";
-    if (!fs::exists(vars)) fs::copy_file(kOvmfVars, vars);
+    if (o.firmware == "uefi" && !fs::exists(vars)) fs::copy_file(kOvmfVars, vars);
     auto argv = qemu_argv(o, fmt, vars, "", "");
     std::vector<char*> c;
     for (auto& s : argv) c.push_back(s.data());
@@ -206,7 +210,7 @@ int boot_image(const BootOptions& o) {
     execvp(c[0], c.data());
     throw Error("qemu-system-x86_64", std::string("cannot start: ") + strerror(errno));
   }
-  std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with OVMF, up to " << o.timeout_s << " s" << std::endl;
+  std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with " << (o.firmware == "uefi" ? "OVMF" : "SeaBIOS") << ", up to " << o.timeout_s << " s" << std::endl;
   BootCheck c = boot_check(o);
   for (const auto& l : c.status_lines) std::cout << "  " << l << "\n";
   for (const auto& f : c.failures) std::cout << "FAIL: " << f << "\n";

@@ -1,5 +1,5 @@
 // `mibuild boot`: runs a built image under QEMU (TCG, virtio disk, user-mode networking) with
-// OVMF, either interactively (serial console on this terminal) or as a check that watches the
+// OVMF (UEFI) or SeaBIOS (BIOS), either interactively (serial console on this terminal) or as a check that watches the
 // serial console for the image's `mi-status:` lines and powers the VM off.
 #pragma once
 #include <string>
@@ -9,7 +9,7 @@ namespace mi {
 
 struct BootOptions {
   std::string image;              // .raw or .qcow2 (format from qemu-img info); a check never modifies it (snapshot)
-  std::string firmware = "uefi";  // "uefi" | "bios" (bios: not supported yet)
+  std::string firmware = "uefi";  // "uefi" (OVMF) | "bios" (SeaBIOS)
   int memory_mb = 2048;
   int cpus = 2;
   bool check = false;             // headless; wait for the mi-status lines, then kill QEMU

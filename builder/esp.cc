@@ -58,8 +58,11 @@ EspResult make_esp(const EspRequest& req) {
   write_file_atomic(stage + "/loader.conf", "timeout 0\ndefault mi.conf\neditor no\nconsole-mode keep\n");
   write_file_atomic(stage + "/mi.conf", "title " + req.title + "\nversion " + kv + "\nlinux /mi/" + kv +
                                              "/linux\ninitrd /mi/" + kv + "/initrd\noptions " + req.cmdline + "\n");
+  if (!req.grub_cfg.empty()) write_file_atomic(stage + "/grub.cfg", req.grub_cfg);
   if (!req.source_date_epoch.empty())
     run({"touch", "--date=@" + req.source_date_epoch, stage + "/loader.conf", stage + "/mi.conf"});
+  if (!req.source_date_epoch.empty() && !req.grub_cfg.empty())
+    run({"touch", "--date=@" + req.source_date_epoch, stage + "/grub.cfg"});
 
   auto img = "-i" + req.image;
   run({"mmd", img, "::/EFI", "::/EFI/BOOT", "::/EFI/systemd", "::/loader", "::/loader/entries", "::/mi", "::/mi/" + kv},
@@ -71,6 +74,10 @@ EspResult make_esp(const EspRequest& req) {
   copy(stage + "/mi.conf", "::/loader/entries/mi.conf");
   copy(req.tree + "/boot/vmlinuz-" + kv, "::/mi/" + kv + "/linux");
   copy(req.tree + "/boot/initrd.img-" + kv, "::/mi/" + kv + "/initrd");
+  if (!req.grub_cfg.empty()) {
+    run({"mmd", img, "::/grub"}, env);
+    copy(stage + "/grub.cfg", "::/grub/grub.cfg");
+  }
   fs::remove_all(stage);
   return res;
 }

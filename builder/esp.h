@@ -16,6 +16,7 @@ struct EspRequest {
   std::string title;         // menu title of the entry
   std::string cmdline;       // kernel options
   std::string source_date_epoch;
+  std::string grub_cfg;      // when set: written to /grub/grub.cfg for BIOS boot (bios.h)
 };
 
 struct EspResult {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "builder/rootfs.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
@@ -204,7 +205,7 @@ void finalize_rootfs(const FinalizeRequest& req) {
 }
 
 void split_var(const std::string& tree, const std::string& var_tree) {
-  fs::remove_all(var_tree);
+  remove_tree_checked(var_tree);
   fs::create_directories(fs::path(var_tree).parent_path());
   fs::rename(tree + "/var", var_tree);
   fs::create_directory(tree + "/var");

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "builder/assemble.h"
+#include "builder/bios.h"
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/rootfs.h"
@@ -29,10 +30,11 @@ namespace mi {
 namespace {
 
 // What every image needs whatever the role says: a kernel with an initramfs, systemd as init
-// with networkd + resolved, systemd-boot for the ESP, and sshd for the users' keys.
+// with networkd + resolved, systemd-boot for UEFI, GRUB's i386-pc images for BIOS, and sshd for
+// the users' keys.
 std::vector<std::string> required_packages(const Spec& spec) {
   return {spec.base.kernel, "initramfs-tools", "systemd", "systemd-sysv", "systemd-resolved", "systemd-boot-efi",
-          "udev", "dbus", "openssh-server"};
+          "udev", "dbus", "openssh-server", "grub-pc-bin"};
 }
 
 void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
@@ -187,7 +189,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   log("bootstrapping " + role.name + " (" + std::to_string(req.packages.size()) + " packages, log: " + log_path + ")");
   std::string cached = bootstrap_rootfs(req, cache, log_path);
   std::string tree = rw + "/tree";
-  fs::remove_all(tree);
+  remove_tree_checked(tree);
   run({"cp", "-a", "--reflink=auto", cached, tree});
 
   res.packages = installed_packages(tree);
@@ -242,10 +244,12 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   std::string var_tree = rw + "/var-tree";
   split_var(tree, var_tree);
   clamp_mtimes(var_tree, epoch);
-  DiskImages imgs{rw + "/esp.img", rw + "/root.erofs", rw + "/var.ext4"};
-  log("writing the ESP");
-  make_esp({tree, imgs.esp, uint64_t(spec.disk.esp_mb), ids.esp_volume_id, spec.name + " " + role.name,
-            kernel_cmdline(uuid_string(ids.root_partuuid)), epoch});
+  DiskImages imgs{rw + "/esp.img", rw + "/root.erofs", rw + "/var.ext4", rw + "/bios-core.img"};
+  const std::string title = spec.name + " " + role.name, cmdline = kernel_cmdline(uuid_string(ids.root_partuuid));
+  log("writing the ESP (systemd-boot for UEFI, grub.cfg for BIOS)");
+  make_esp({tree, imgs.esp, uint64_t(spec.disk.esp_mb), ids.esp_volume_id, title, cmdline, epoch,
+            grub_cfg(title, find_kernel(tree), cmdline)});
+  make_bios_core(tree, ids.esp_volume_id, imgs.bios);
   log("writing the erofs root");
   make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
   log("writing the ext4 /var");
@@ -256,7 +260,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   bool want_raw = std::find(opts.formats.begin(), opts.formats.end(), "raw") != opts.formats.end();
   std::string raw_tmp = want_raw ? temp_name_for(raw_final) : rw + "/disk.raw";
   log("assembling the GPT disk");
-  assemble_disk(ids, imgs, raw_tmp);
+  GptDisk disk = assemble_disk(ids, imgs, raw_tmp);
+  install_bios_mbr(tree, raw_tmp, disk, 3);
   for (const auto& f : opts.formats) {
     if (f != "qcow2") continue;
     std::string q = out_dir + "/" + base + ".qcow2";
@@ -271,7 +276,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     fs::remove(raw_tmp);
   }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var}) fs::remove_all(p);
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios}) remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
   return res;

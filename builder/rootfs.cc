@@ -16,6 +16,27 @@ namespace fs = std::filesystem;
 
 namespace mi {
 
+std::vector<std::string> mounts_under(const std::string& dir) {
+  std::vector<std::string> found;
+  std::string d = fs::absolute(dir).lexically_normal().string();
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  std::ifstream f("/proc/self/mountinfo");
+  for (std::string line; std::getline(f, line);) {
+    std::istringstream in(line);
+    std::string id, parent, devno, root, mnt;
+    in >> id >> parent >> devno >> root >> mnt;
+    if (mnt == d || mnt.rfind(d + "/", 0) == 0) found.push_back(mnt);
+  }
+  return found;
+}
+
+void remove_tree_checked(const std::string& dir) {
+  auto m = mounts_under(dir);
+  if (!m.empty())
+    throw Error(dir, "not removing: " + m.front() + " is still mounted (left by an interrupted mmdebstrap?); unmount it first");
+  fs::remove_all(dir);
+}
+
 std::string apt_pin_preferences(const std::map<std::string, std::vector<std::string>>& suite_pins) {
   std::string s;
   for (const auto& [suite, pkgs] : suite_pins) {
@@ -45,7 +66,11 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
   a.push_back(
       "--customize-hook=grep -qx erofs \"$1/etc/initramfs-tools/modules\" || echo erofs >> "
       "\"$1/etc/initramfs-tools/modules\"");
-  a.push_back("--customize-hook=chroot \"$1\" update-initramfs -u -k all");
+  // SOURCE_DATE_EPOCH only here (reproducible initramfs): given to mmdebstrap itself, an old
+  // epoch makes its in-chroot apt stage find no packages.
+  a.push_back("--customize-hook=" +
+              (req.source_date_epoch.empty() ? std::string() : "SOURCE_DATE_EPOCH=" + req.source_date_epoch + " ") +
+              "chroot \"$1\" update-initramfs -u -k all");
   a.push_back(req.release);
   a.push_back(target);
   a.push_back("deb " + req.mirror + " " + req.release + " main");
@@ -69,14 +94,13 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
   if (fs::exists(tree + "/etc/os-release") || fs::is_symlink(tree + "/etc/os-release")) return tree;
 
   std::string tmp = cache_dir + "/.rootfs-" + key.substr(0, 16) + ".tmp";
-  fs::remove_all(tmp);  // leftover of an interrupted run
+  remove_tree_checked(tmp);  // leftover of an interrupted run
   // copy-in keeps the file name: the image gets /etc/apt/preferences.d/mi-pins.
   std::string prefs_dir = cache_dir + "/.pins-" + key.substr(0, 16);
   fs::create_directories(prefs_dir);
   std::string prefs = prefs_dir + "/mi-pins";
   write_file_atomic(prefs, apt_pin_preferences(req.suite_pins));
   RunOptions ro;
-  if (!req.source_date_epoch.empty()) ro.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
   ro.env["DEBIAN_FRONTEND"] = "noninteractive";
   ro.check = false;
   auto r = run(mmdebstrap_argv(req, tmp, prefs), ro);
@@ -85,7 +109,11 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
     write_file_atomic(log_path, r.out + r.err);
   }
   if (r.exit_code != 0) {
-    fs::remove_all(tmp);
+    try {
+      remove_tree_checked(tmp);
+    } catch (const Error&) {
+      // Reported below with mmdebstrap's own error; the tree stays for a look.
+    }
     std::string tail = r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err;
     throw Error("mmdebstrap", "bootstrap failed with exit " + std::to_string(r.exit_code) +
                                   (log_path.empty() ? "" : " (full log: " + log_path + ")") + ":\n" + tail);

@@ -33,6 +33,12 @@ std::string rootfs_key(const RootfsRequest& req);
 // built into a temporary and renamed). mmdebstrap's output is written to `log_path`.
 std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_dir, const std::string& log_path);
 
+// Mount points at or below `dir` (from /proc/self/mountinfo).
+std::vector<std::string> mounts_under(const std::string& dir);
+// remove_all, refused (mi::Error) while anything is mounted below `dir`: a chroot left with /dev
+// or /proc mounted must never be deleted through.
+void remove_tree_checked(const std::string& dir);
+
 // Every package installed in `tree` with its version (dpkg's database of the tree).
 std::vector<PackageVersion> installed_packages(const std::string& tree);
 

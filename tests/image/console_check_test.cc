@@ -49,10 +49,35 @@ TEST_CASE("wrong values, a degraded image, a broken component or a missing ready
   REQUIRE_FALSE(mi::evaluate_console(cut, {}).passed);
 }
 
-TEST_CASE("BIOS boot is refused with a clear error") {
+TEST_CASE("unknown firmware and missing images are refused with a clear error") {
   mi::BootOptions o;
   o.image = "/nonexistent.qcow2";
-  o.firmware = "bios";
+  o.firmware = "coreboot";
   o.check = true;
-  REQUIRE_THROWS_WITH(mi::boot_check(o), Catch::Contains("BIOS boot is not supported yet"));
+  REQUIRE_THROWS_WITH(mi::boot_check(o), Catch::Contains("unknown firmware"));
+  o.firmware = "bios";
+  REQUIRE_THROWS_WITH(mi::boot_check(o), Catch::Contains("image not found"));
+}
+
+TEST_CASE("QEMU runs under TCG, UEFI with OVMF pflash, BIOS with SeaBIOS, network restricted") {
+  mi::BootOptions o;
+  o.image = "disk.qcow2";
+  auto has = [](const std::vector<std::string>& a, const std::string& s) {
+    for (const auto& x : a)
+      if (x.find(s) != std::string::npos) return true;
+    return false;
+  };
+  auto uefi = mi::qemu_argv(o, "qcow2", "/tmp/vars.fd", "/tmp/console.log", "/tmp/mon.sock");
+  REQUIRE(has(uefi, "tcg"));
+  REQUIRE(has(uefi, "OVMF_CODE_4M.fd"));
+  REQUIRE(has(uefi, "file=/tmp/vars.fd"));
+  REQUIRE(has(uefi, "restrict=on"));
+  REQUIRE(has(uefi, "snapshot=on"));  // a check never writes the image
+  REQUIRE(has(uefi, "file:/tmp/console.log"));
+  o.firmware = "bios";
+  auto bios = mi::qemu_argv(o, "qcow2", "", "/tmp/console.log", "/tmp/mon.sock");
+  REQUIRE_FALSE(has(bios, "pflash"));
+  auto interactive = mi::qemu_argv(o, "qcow2", "", "", "");
+  REQUIRE(has(interactive, "mon:stdio"));
+  REQUIRE_FALSE(has(interactive, "snapshot=on"));
 }

@@ -1,0 +1,26 @@
+// BIOS boot (SeaBIOS and real PCs): GRUB's i386-pc boot.img in the protective MBR's code area and
+// its core.img in a GPT "BIOS boot" partition, both taken from the image's own grub-pc-bin, and a
+// grub.cfg on the ESP booting the same kernel, initrd and command line as the systemd-boot entry.
+// What `grub-install` would do, done on the disk file (no devices, no mounts).
+// Flow: esp.h (grub.cfg on the ESP) → make_bios_core() → assemble.h (partition) → install_bios_mbr().
+#pragma once
+#include <string>
+
+#include "formats/gpt.h"
+
+namespace mi {
+
+// The GRUB config on the ESP (/grub/grub.cfg): serial + screen, no menu, one entry.
+std::string grub_cfg(const std::string& title, const std::string& kernel_version, const std::string& cmdline);
+
+// Builds core.img (grub-mkimage with the tree's i386-pc modules) that finds the ESP by its FAT
+// serial (`esp_volume_id`, 8 hex digits) and reads /grub/grub.cfg there. Throws when the tree
+// has no grub-pc-bin.
+void make_bios_core(const std::string& tree, const std::string& esp_volume_id, const std::string& core_img);
+
+// Writes the tree's boot.img into the MBR code area of `disk_path` (the partition table and
+// signature stay) pointing at core.img in disk.partitions[part], and patches core.img's first
+// block list there, as grub-bios-setup does.
+void install_bios_mbr(const std::string& tree, const std::string& disk_path, const GptDisk& disk, size_t part);
+
+}  // namespace mi
