@@ -36,7 +36,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git
   libarchive-dev libguestfs-dev libyaml-cpp-dev libssl-dev libcli11-dev catch2 nlohmann-json3-dev
   mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin
-  systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools
+  systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools grub-common
   guestfish linux-image-amd64
   zookeeper consul iproute2 dnsutils curl jq python3
   mkosi
