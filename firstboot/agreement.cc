@@ -90,7 +90,8 @@ Ensemble ensemble_from_json(const std::string& json, const std::string& where) {
   std::sort(e.members.begin(), e.members.end(), [](auto& a, auto& b) { return a.myid < b.myid; });
   std::set<std::string> addrs;
   for (size_t i = 0; i < e.members.size(); i++) {
-    if (e.members[i].myid != int(i) + 1) throw Error(where, "ensemble myids are not 1.." + std::to_string(e.members.size()));
+    if (e.members[i].myid != int(i) + 1)
+      throw Error(where, "ensemble myids are not 1.." + std::to_string(e.members.size()));
     if (e.members[i].address.empty() || !addrs.insert(e.members[i].address).second)
       throw Error(where, "ensemble addresses must be present and distinct");
   }

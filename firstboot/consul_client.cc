@@ -9,7 +9,8 @@
 namespace mi::firstboot {
 namespace {
 
-HttpResponse call(const ConsulAgent& a, const std::string& method, const std::string& path, const std::string& body = "") {
+HttpResponse call(const ConsulAgent& a, const std::string& method, const std::string& path,
+                  const std::string& body = "") {
   return http_request(method, a.base + path, body, {}, a.timeout_ms);
 }
 

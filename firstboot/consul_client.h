@@ -18,9 +18,9 @@ struct ConsulMember {
   std::string name;
   std::string address;
   int port = 0;
-  int status = 0;            // serf: 1 alive, 2 leaving, 3 left, 4 failed
-  std::string role;          // Tags.role: "consul" for servers, "node" for clients
-  std::string datacenter;    // Tags.dc
+  int status = 0;          // serf: 1 alive, 2 leaving, 3 left, 4 failed
+  std::string role;        // Tags.role: "consul" for servers, "node" for clients
+  std::string datacenter;  // Tags.dc
   bool alive() const { return status == 1; }
   bool server() const { return role == "consul"; }
 };

@@ -69,8 +69,10 @@ std::vector<GeneratedFile> consul_files(const WriterInput& in) {
     j["retry_interval_wan"] = "5s";
   }
   j["encrypt"] = consul_gossip_key(c.secret, c.cluster);
-  j["ports"] = {{"http", in.cfg.ports.consul_http},         {"dns", in.cfg.ports.consul_dns},
-                {"server", in.cfg.ports.consul_server},     {"serf_lan", in.cfg.ports.consul_serf_lan},
+  j["ports"] = {{"http", in.cfg.ports.consul_http},
+                {"dns", in.cfg.ports.consul_dns},
+                {"server", in.cfg.ports.consul_server},
+                {"serf_lan", in.cfg.ports.consul_serf_lan},
                 {"serf_wan", in.cfg.ports.consul_serf_wan}};
   j["disable_update_check"] = true;
   j["leave_on_terminate"] = false;

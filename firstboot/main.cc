@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
                   "an OpenStack config drive directory (openstack/latest/...); given: no device search");
     c->add_flag("--no-seed-search", no_seed_search, "do not look for cidata/config-2 devices");
     c->add_option("--metadata-url", metadata_url, "cloud metadata service (\"\" = none)")->capture_default_str();
-    c->add_option("--state-dir", opts.state_dir, "state and generated configuration (default: state_dir of the config, /var/lib/mi)");
+    c->add_option("--state-dir", opts.state_dir,
+                  "state and generated configuration (default: state_dir of the config, /var/lib/mi)");
     c->add_option("--runner", runner, "how services are run: systemd (images) or process (tests, no systemd)")
         ->check(CLI::IsMember({"systemd", "process"}))
         ->capture_default_str();
@@ -52,14 +53,17 @@ int main(int argc, char** argv) {
 
   auto* run_cmd = app.add_subcommand("run", "run the first-boot steps (resuming at the first unfinished one)");
   add_source_flags(run_cmd);
-  run_cmd->add_option("--timeout", opts.timeout_s, "seconds the whole run may wait (then exit 3)")->capture_default_str();
+  run_cmd->add_option("--timeout", opts.timeout_s, "seconds the whole run may wait (then exit 3)")
+      ->capture_default_str();
   run_cmd->add_option("--poll-ms", opts.poll_ms, "how often waits re-check (milliseconds)")->capture_default_str();
-  run_cmd->add_option("--serve-beacon", opts.serve_beacon_s,
-                      "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
-                      "boot later (-1: until SIGTERM)")
+  run_cmd
+      ->add_option("--serve-beacon", opts.serve_beacon_s,
+                   "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
+                   "boot later (-1: until SIGTERM)")
       ->capture_default_str();
 
-  auto* plan_cmd = app.add_subcommand("plan", "print every file run would write and every service it would start; touch nothing");
+  auto* plan_cmd =
+      app.add_subcommand("plan", "print every file run would write and every service it would start; touch nothing");
   add_source_flags(plan_cmd);
 
   std::string status_dir = "/var/lib/mi";

@@ -21,8 +21,8 @@ std::string redact(const GeneratedFile& f) {
 void print_file(std::ostream& out, const GeneratedFile& f) {
   char mode[8];
   snprintf(mode, sizeof mode, "%04o", unsigned(f.mode));
-  out << "  file " << f.path << " (" << mode << (f.group.empty() ? "" : ", group " + f.group) << ", "
-      << file_state(f) << ")\n";
+  out << "  file " << f.path << " (" << mode << (f.group.empty() ? "" : ", group " + f.group) << ", " << file_state(f)
+      << ")\n";
   std::string c = redact(f);
   size_t start = 0;
   while (start < c.size()) {
@@ -44,13 +44,16 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
       << ", datacenter " << cfg.datacenter << " (state dir " << cfg.state_dir << ", runner " << runner->kind() << ")\n";
   out << "configuration:\n" << describe_provenance(cfg) << "\n";
   if (cfg.secret.empty()) {
-    out << "PROBLEM: no cluster secret configured (secret_file or the seed's user-data): run will fail at step consul\n";
+    out << "PROBLEM: no cluster secret configured (secret_file or the seed's user-data): run will fail at step "
+           "consul\n";
     cfg.secret = "<none>";  // only to render the files below; the key is redacted anyway
   }
 
   out << "1 identity: ";
-  if (!st.node_id.empty()) out << "committed: node id " << st.node_id << ", consul node-id " << st.consul_node_id << "\n";
-  else out << "would generate a node id and a Consul node-id on first run (" << layout.consul_data_dir() << "/node-id)\n";
+  if (!st.node_id.empty())
+    out << "committed: node id " << st.node_id << ", consul node-id " << st.consul_node_id << "\n";
+  else
+    out << "would generate a node id and a Consul node-id on first run (" << layout.consul_data_dir() << "/node-id)\n";
 
   out << "2 discover: ";
   if (step_done(st, "discover")) {
@@ -65,13 +68,13 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
     st.address = choice.address;
     st.address_reason = choice.why;
     std::erase_if(st.peers, [&](const Peer& p) { return p.address == st.address; });
-    out << "method " << cfg.discovery
-        << (cfg.discovery == "static" ? "" : " (peers found at run time; none shown)") << "; address "
-        << st.address << " (" << st.address_reason << ")\n";
+    out << "method " << cfg.discovery << (cfg.discovery == "static" ? "" : " (peers found at run time; none shown)")
+        << "; address " << st.address << " (" << st.address_reason << ")\n";
   }
 
-  out << "3 consul: " << (is_control(cfg.role) ? "server, bootstrap_expect " + std::to_string(cfg.control_count)
-                                                : std::string("client"))
+  out << "3 consul: "
+      << (is_control(cfg.role) ? "server, bootstrap_expect " + std::to_string(cfg.control_count)
+                               : std::string("client"))
       << "\n";
   WriterInput in = writer_input(cfg, st, layout);
   for (const auto& f : consul_files(in)) print_file(out, f);
@@ -115,8 +118,10 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
     out << "  start " << s.name << (runner->available(s) ? "" : " (not installed here: skipped)") << "\n";
 
   out << "6 register: ";
-  if (st.myid > 0 || is_control(cfg.role)) out << "zookeeper service with a TCP check on port " << cfg.ports.zk_client;
-  else out << "nothing (Registrator registers containers)";
+  if (st.myid > 0 || is_control(cfg.role))
+    out << "zookeeper service with a TCP check on port " << cfg.ports.zk_client;
+  else
+    out << "nothing (Registrator registers containers)";
   if (is_control(cfg.role) && !cfg.wan_join.empty()) {
     out << "; WAN join";
     for (const auto& a : cfg.wan_join) out << " " << a;

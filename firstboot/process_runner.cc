@@ -31,7 +31,10 @@ std::string resolve_program(const std::string& name) {
     std::stringstream ss(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
     std::string dir;
     while (std::getline(ss, dir, ':')) {
-      if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) { found = dir + "/" + name; break; }
+      if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) {
+        found = dir + "/" + name;
+        break;
+      }
     }
   }
   if (found.empty() || access(found.c_str(), X_OK) != 0) return "";
@@ -59,7 +62,9 @@ struct ProcessRunner : ServiceRunner {
 
   std::string pid_file(const std::string& name) const { return dir + "/" + name + ".pid"; }
   std::string prog_file(const std::string& name) const { return dir + "/" + name + ".program"; }
-  std::string log_file(const ServiceSpec& s) const { return s.log_file.empty() ? dir + "/" + s.name + ".log" : s.log_file; }
+  std::string log_file(const ServiceSpec& s) const {
+    return s.log_file.empty() ? dir + "/" + s.name + ".log" : s.log_file;
+  }
 
   const char* kind() const override { return "process"; }
 
@@ -94,9 +99,21 @@ struct ProcessRunner : ServiceRunner {
     auto log = log_file(s);
     std::filesystem::create_directories(std::filesystem::path(log).parent_path());
     write_file_atomic(prog_file(s.name), std::filesystem::path(s.argv[0]).filename().string() + "\n");
-    std::vector<std::string> argv = {"start-stop-daemon", "--start", "--oknodo", "--background", "--make-pidfile",
-                                     "--pidfile", pid_file(s.name), "--output", log, "--exec", exe};
-    if (!s.working_dir.empty()) { argv.push_back("--chdir"); argv.push_back(s.working_dir); }
+    std::vector<std::string> argv = {"start-stop-daemon",
+                                     "--start",
+                                     "--oknodo",
+                                     "--background",
+                                     "--make-pidfile",
+                                     "--pidfile",
+                                     pid_file(s.name),
+                                     "--output",
+                                     log,
+                                     "--exec",
+                                     exe};
+    if (!s.working_dir.empty()) {
+      argv.push_back("--chdir");
+      argv.push_back(s.working_dir);
+    }
     argv.push_back("--");
     argv.insert(argv.end(), s.argv.begin() + 1, s.argv.end());
     RunOptions o;
@@ -113,16 +130,23 @@ struct ProcessRunner : ServiceRunner {
     while (running(s.name) && now() < alive_until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!running(s.name)) {
       std::string tail;
-      try { tail = read_file(log); } catch (const Error&) {}
+      try {
+        tail = read_file(log);
+      } catch (const Error&) {
+      }
       if (tail.size() > 2000) tail = "..." + tail.substr(tail.size() - 2000);
       throw Error(s.name, "exited right after start; log " + log + ":\n" + tail);
     }
   }
 
   void stop(const std::string& name) override {
-    if (!running(name)) { std::filesystem::remove(pid_file(name)); return; }
+    if (!running(name)) {
+      std::filesystem::remove(pid_file(name));
+      return;
+    }
     run({"start-stop-daemon", "--stop", "--oknodo", "--pidfile", pid_file(name), "--retry", "TERM/20/KILL/5",
-         "--remove-pidfile"}, {.timeout_seconds = 40});
+         "--remove-pidfile"},
+        {.timeout_seconds = 40});
   }
 
   std::string describe(const ServiceSpec& s) override {

@@ -15,10 +15,10 @@ struct ServiceSpec {
   std::string description;        // one line, for units and `plan`
   std::vector<std::string> argv;  // the command line; empty: the unit as installed (systemd only)
   std::map<std::string, std::string> env;
-  std::string env_file;           // systemd EnvironmentFile= (Mesos, Marathon, Registrator settings)
-  std::string user;               // systemd User= when that user exists; ProcessRunner runs as itself
+  std::string env_file;  // systemd EnvironmentFile= (Mesos, Marathon, Registrator settings)
+  std::string user;      // systemd User= when that user exists; ProcessRunner runs as itself
   std::string working_dir;
-  std::string log_file;           // ProcessRunner: stdout+stderr go here
+  std::string log_file;  // ProcessRunner: stdout+stderr go here
 };
 
 struct ServiceRunner {

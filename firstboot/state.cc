@@ -14,8 +14,8 @@ using nlohmann::ordered_json;
 
 Ports ports_with_offset(int off) {
   Ports p;
-  for (int* x : {&p.consul_http, &p.consul_dns, &p.consul_server, &p.consul_serf_lan, &p.consul_serf_wan,
-                 &p.zk_client, &p.zk_peer, &p.zk_election, &p.mesos_master, &p.mesos_agent, &p.marathon})
+  for (int* x : {&p.consul_http, &p.consul_dns, &p.consul_server, &p.consul_serf_lan, &p.consul_serf_wan, &p.zk_client,
+                 &p.zk_peer, &p.zk_election, &p.mesos_master, &p.mesos_agent, &p.marathon})
     *x += off;
   return p;
 }
@@ -40,7 +40,8 @@ std::string state_to_json(const FirstbootState& st) {
   for (const auto& s : st.steps)
     steps.push_back({{"name", s.name}, {"status", s.status}, {"detail", s.detail}, {"updated", s.updated}});
   ordered_json peers = ordered_json::array();
-  for (const auto& p : st.peers) peers.push_back({{"name", p.name}, {"address", p.address}, {"role", role_name(p.role)}});
+  for (const auto& p : st.peers)
+    peers.push_back({{"name", p.name}, {"address", p.address}, {"role", role_name(p.role)}});
   ordered_json ens = ordered_json::array();
   for (const auto& m : st.ensemble.members) ens.push_back({{"myid", m.myid}, {"name", m.name}, {"address", m.address}});
   const Ports& p = st.ports;
@@ -48,19 +49,34 @@ std::string state_to_json(const FirstbootState& st) {
       {"version", st.version},
       {"steps", steps},
       {"identity",
-       {{"node_id", st.node_id}, {"consul_node_id", st.consul_node_id}, {"node_name", st.node_name},
-        {"role", st.role}, {"cluster", st.cluster}, {"datacenter", st.datacenter}}},
+       {{"node_id", st.node_id},
+        {"consul_node_id", st.consul_node_id},
+        {"node_name", st.node_name},
+        {"role", st.role},
+        {"cluster", st.cluster},
+        {"datacenter", st.datacenter}}},
       {"discover",
-       {{"address", st.address}, {"address_reason", st.address_reason}, {"method", st.discovery_method},
-        {"reason", st.discovery_reason}, {"cloud_join", st.cloud_join}, {"peers", peers},
-        {"counters", st.discovery_counters}, {"mismatched", st.mismatched}}},
+       {{"address", st.address},
+        {"address_reason", st.address_reason},
+        {"method", st.discovery_method},
+        {"reason", st.discovery_reason},
+        {"cloud_join", st.cloud_join},
+        {"peers", peers},
+        {"counters", st.discovery_counters},
+        {"mismatched", st.mismatched}}},
       {"zookeeper", {{"ensemble", ens}, {"decided_by", st.ensemble.decided_by}, {"myid", st.myid}}},
       {"runner", st.runner},
       {"ports",
-       {{"consul_http", p.consul_http}, {"consul_dns", p.consul_dns},
-        {"consul_server", p.consul_server}, {"consul_serf_lan", p.consul_serf_lan},
-        {"consul_serf_wan", p.consul_serf_wan}, {"zk_client", p.zk_client}, {"zk_peer", p.zk_peer},
-        {"zk_election", p.zk_election}, {"mesos_master", p.mesos_master}, {"mesos_agent", p.mesos_agent},
+       {{"consul_http", p.consul_http},
+        {"consul_dns", p.consul_dns},
+        {"consul_server", p.consul_server},
+        {"consul_serf_lan", p.consul_serf_lan},
+        {"consul_serf_wan", p.consul_serf_wan},
+        {"zk_client", p.zk_client},
+        {"zk_peer", p.zk_peer},
+        {"zk_election", p.zk_election},
+        {"mesos_master", p.mesos_master},
+        {"mesos_agent", p.mesos_agent},
         {"marathon", p.marathon}}},
   };
   return j.dump(2) + "\n";
@@ -103,11 +119,17 @@ FirstbootState state_from_json(const std::string& text, const std::string& where
     st.runner = j.value("runner", "");
     auto p = j.value("ports", ordered_json::object());
     Ports& q = st.ports;
-    for (auto [k, x] : std::initializer_list<std::pair<const char*, int*>>{
-             {"consul_http", &q.consul_http}, {"consul_dns", &q.consul_dns}, {"consul_server", &q.consul_server},
-             {"consul_serf_lan", &q.consul_serf_lan}, {"consul_serf_wan", &q.consul_serf_wan},
-             {"zk_client", &q.zk_client}, {"zk_peer", &q.zk_peer}, {"zk_election", &q.zk_election},
-             {"mesos_master", &q.mesos_master}, {"mesos_agent", &q.mesos_agent}, {"marathon", &q.marathon}})
+    for (auto [k, x] : std::initializer_list<std::pair<const char*, int*>>{{"consul_http", &q.consul_http},
+                                                                           {"consul_dns", &q.consul_dns},
+                                                                           {"consul_server", &q.consul_server},
+                                                                           {"consul_serf_lan", &q.consul_serf_lan},
+                                                                           {"consul_serf_wan", &q.consul_serf_wan},
+                                                                           {"zk_client", &q.zk_client},
+                                                                           {"zk_peer", &q.zk_peer},
+                                                                           {"zk_election", &q.zk_election},
+                                                                           {"mesos_master", &q.mesos_master},
+                                                                           {"mesos_agent", &q.mesos_agent},
+                                                                           {"marathon", &q.marathon}})
       *x = p.value(k, *x);
   } catch (const nlohmann::json::exception& e) {
     throw Error(where, std::string("state file does not parse (fix or remove it): ") + e.what());

@@ -18,7 +18,6 @@ namespace mi::firstboot {
 // one host's loopback (not in namespaces) keep them apart this way.
 Ports ports_with_offset(int offset);
 
-
 // Paths under the state dir (/var/lib/mi by default).
 struct Layout {
   std::string state_dir;
@@ -59,15 +58,15 @@ struct FirstbootState {
   // discover
   std::string address, address_reason;  // the bind address and why it was chosen
   std::string discovery_method, discovery_reason, cloud_join;
-  std::vector<Peer> peers;              // control nodes found (not this node)
+  std::vector<Peer> peers;                             // control nodes found (not this node)
   std::map<std::string, uint64_t> discovery_counters;  // beacon: accepted, bad_mac, other_cluster, ...
-  std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another cluster config
+  std::vector<std::string> mismatched;                 // "NAME (ADDRESS)" of nodes with another cluster config
   // zookeeper
-  Ensemble ensemble;                    // committed once, never changed
-  int myid = 0;                         // 0: not in the ensemble
+  Ensemble ensemble;  // committed once, never changed
+  int myid = 0;       // 0: not in the ensemble
   // how the node runs
   std::string runner;
-  Ports ports;                          // as used by this node (status queries these)
+  Ports ports;  // as used by this node (status queries these)
 };
 
 FirstbootState fresh_state();

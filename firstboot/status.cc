@@ -20,15 +20,23 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
 
   using nlohmann::ordered_json;
   ordered_json j;
-  j["node"] = {{"name", st.node_name}, {"role", st.role},   {"cluster", st.cluster}, {"datacenter", st.datacenter},
-               {"node_id", st.node_id}, {"address", st.address}, {"address_reason", st.address_reason}};
-  j["discovery"] = {{"method", st.discovery_method}, {"reason", st.discovery_reason},
-                    {"peers", [&] {
+  j["node"] = {{"name", st.node_name},
+               {"role", st.role},
+               {"cluster", st.cluster},
+               {"datacenter", st.datacenter},
+               {"node_id", st.node_id},
+               {"address", st.address},
+               {"address_reason", st.address_reason}};
+  j["discovery"] = {{"method", st.discovery_method},
+                    {"reason", st.discovery_reason},
+                    {"peers",
+                     [&] {
                        ordered_json p = ordered_json::array();
                        for (const auto& x : st.peers) p.push_back({{"name", x.name}, {"address", x.address}});
                        return p;
                      }()},
-                    {"counters", st.discovery_counters}, {"mismatched", st.mismatched}};
+                    {"counters", st.discovery_counters},
+                    {"mismatched", st.mismatched}};
   ordered_json steps = ordered_json::array();
   for (const auto& s : st.steps)
     steps.push_back({{"name", s.name}, {"status", s.status}, {"detail", s.detail}, {"updated", s.updated}});
@@ -116,8 +124,10 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
   for (const auto& m : st.ensemble.members) out << " " << m.myid << "=" << m.name << "@" << m.address;
   if (!st.ensemble.decided_by.empty()) out << " (decided by " << st.ensemble.decided_by << ")";
   out << "\n";
-  if (st.myid > 0) out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
-  else if (!st.ensemble.empty()) out << "  this node runs no ZooKeeper\n";
+  if (st.myid > 0)
+    out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
+  else if (!st.ensemble.empty())
+    out << "  this node runs no ZooKeeper\n";
   return all_done ? 0 : 3;
 }
 

@@ -6,8 +6,8 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -98,7 +98,7 @@ std::string random_hex(size_t bytes) {
 
 std::string random_uuid() {
   std::string h = random_hex(16);
-  h[12] = '4';                                        // version 4
+  h[12] = '4';                                                  // version 4
   h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];  // RFC 4122 variant
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
 }
@@ -150,8 +150,9 @@ void step_identity(Context& c, bool replay) {
       auto p = c.layout.consul_data_dir() + "/node-id";
       if (chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw Error(p, "cannot give it to user consul");
     }
-  if (!replay) c.progress("done", "node " + st.node_name + " (" + st.role + "), node id " + st.node_id +
-                                      ", consul node-id " + st.consul_node_id);
+  if (!replay)
+    c.progress("done", "node " + st.node_name + " (" + st.role + "), node id " + st.node_id + ", consul node-id " +
+                           st.consul_node_id);
 }
 
 // ---------------------------------------------------------------- 2 discover
@@ -170,10 +171,14 @@ bool step_discover(Context& c, bool replay) {
       d = discover_peers(c.cfg, slice_end);
       if (d.method == "beacon") {
         const auto& k = d.counters;
-        for (auto [name, v] : std::initializer_list<std::pair<const char*, uint64_t>>{
-                 {"accepted", k.accepted}, {"malformed", k.malformed}, {"other_cluster", k.other_cluster},
-                 {"bad_mac", k.bad_mac}, {"stale", k.stale}, {"replayed", k.replayed},
-                 {"config_mismatch", k.config_mismatch}})
+        for (auto [name, v] :
+             std::initializer_list<std::pair<const char*, uint64_t>>{{"accepted", k.accepted},
+                                                                     {"malformed", k.malformed},
+                                                                     {"other_cluster", k.other_cluster},
+                                                                     {"bad_mac", k.bad_mac},
+                                                                     {"stale", k.stale},
+                                                                     {"replayed", k.replayed},
+                                                                     {"config_mismatch", k.config_mismatch}})
           sums[name] += v;
       }
       mismatched.insert(d.mismatched.begin(), d.mismatched.end());
@@ -183,7 +188,8 @@ bool step_discover(Context& c, bool replay) {
       std::string why = d.reason;
       if (auto p = why.find(" (deadline passed)"); p != std::string::npos) why.erase(p);
       std::string msg = "waiting for control nodes (" + d.method + "): " + why;
-      if (!st.mismatched.empty()) msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
+      if (!st.mismatched.empty())
+        msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
       if (msg != step_record(st, "discover").detail) c.say(msg);
       c.progress("waiting", msg);
     }
@@ -283,8 +289,10 @@ bool decide_or_read_ensemble(Context& c) {
     }
     Ensemble mine = decide_ensemble(candidates, n);
     mine.decided_by = c.cfg.node_name;
-    if (consul_kv_cas(c.consul, key, ensemble_to_json(mine), 0)) c.say("decided the ensemble and wrote it to " + key);
-    else c.say("another node wrote the ensemble first; reading it");
+    if (consul_kv_cas(c.consul, key, ensemble_to_json(mine), 0))
+      c.say("decided the ensemble and wrote it to " + key);
+    else
+      c.say("another node wrote the ensemble first; reading it");
     *msg = "reading the ensemble back from Consul KV " + key;
     return false;  // read back on the next round: everyone uses the stored value
   });
@@ -312,10 +320,10 @@ bool step_zookeeper(Context& c, bool replay) {
   }
   if (st.myid == 0) {
     if (!replay)
-      c.progress("done", is_control(c.cfg.role) ? "not in the ensemble (" + std::to_string(st.ensemble.members.size()) +
-                                                      " members): runs no ZooKeeper"
-                                                : "compute node: ensemble read (" +
-                                                      zk_url(st.ensemble, c.cfg.ports.zk_client, "") + ")");
+      c.progress("done", is_control(c.cfg.role)
+                             ? "not in the ensemble (" + std::to_string(st.ensemble.members.size()) +
+                                   " members): runs no ZooKeeper"
+                             : "compute node: ensemble read (" + zk_url(st.ensemble, c.cfg.ports.zk_client, "") + ")");
     return true;
   }
   WriterInput in = writer_input(c.cfg, st, c.layout);
@@ -413,7 +421,8 @@ bool step_register(Context& c, bool replay) {
       }
       std::string target = a;
       if (c.cfg.ports.consul_serf_wan != 8302)
-        target = (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c.cfg.ports.consul_serf_wan);
+        target =
+            (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c.cfg.ports.consul_serf_wan);
       try {
         ConsulAgent slow = c.consul;
         slow.timeout_ms = 15000;  // a join waits for the remote side
@@ -491,9 +500,14 @@ ServiceSpec zookeeper_service(const Layout& layout, bool small_heap) {
   ServiceSpec s;
   s.name = "zookeeper";
   s.description = "ZooKeeper (configured by mi-firstboot)";
-  s.argv = {"java", small_heap ? "-Xmx256m" : "-Xmx1g", "-XX:+UseSerialGC",
-            "-Dzookeeper.log.dir=" + layout.run_dir(), "-cp", zookeeper_classpath(),
-            "org.apache.zookeeper.server.quorum.QuorumPeerMain", layout.zk_config_dir() + "/zoo.cfg"};
+  s.argv = {"java",
+            small_heap ? "-Xmx256m" : "-Xmx1g",
+            "-XX:+UseSerialGC",
+            "-Dzookeeper.log.dir=" + layout.run_dir(),
+            "-cp",
+            zookeeper_classpath(),
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            layout.zk_config_dir() + "/zoo.cfg"};
   s.user = "zookeeper";
   s.working_dir = layout.zk_data_dir();
   s.log_file = layout.run_dir() + "/zookeeper.log";
@@ -580,7 +594,8 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   size_t resume = resume_index(c.st);
   if (resume > 0 && resume < step_names().size())
     log << "mi-firstboot: resuming at step " << step_names()[resume] << " (earlier steps done)" << std::endl;
-  if (resume == step_names().size()) log << "mi-firstboot: all steps done earlier; ensuring files and services" << std::endl;
+  if (resume == step_names().size())
+    log << "mi-firstboot: all steps done earlier; ensuring files and services" << std::endl;
   for (size_t i = 0; i < step_names().size(); i++) {
     const auto& name = step_names()[i];
     c.current = name;
@@ -591,12 +606,18 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
     }
     bool ok = true;
     try {
-      if (name == "identity") step_identity(c, replay);
-      else if (name == "discover") ok = step_discover(c, replay);
-      else if (name == "consul") ok = step_consul(c, replay);
-      else if (name == "zookeeper") ok = step_zookeeper(c, replay);
-      else if (name == "writers") step_writers(c, replay);
-      else if (name == "register") ok = step_register(c, replay);
+      if (name == "identity")
+        step_identity(c, replay);
+      else if (name == "discover")
+        ok = step_discover(c, replay);
+      else if (name == "consul")
+        ok = step_consul(c, replay);
+      else if (name == "zookeeper")
+        ok = step_zookeeper(c, replay);
+      else if (name == "writers")
+        step_writers(c, replay);
+      else if (name == "register")
+        ok = step_register(c, replay);
     } catch (const Error& e) {
       auto& r = step_record(c.st, name);
       r.status = "failed";
@@ -621,10 +642,12 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   if (c.cfg.discovery == "beacon" && opts.serve_beacon_s != 0) {
     beacons.start(c.cfg, !c.st.ensemble.empty(), c.log);
     log << "mi-firstboot: answering beacons "
-        << (opts.serve_beacon_s < 0 ? "until stopped" : "for " + std::to_string(opts.serve_beacon_s) + " s") << std::endl;
+        << (opts.serve_beacon_s < 0 ? "until stopped" : "for " + std::to_string(opts.serve_beacon_s) + " s")
+        << std::endl;
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    auto until = opts.serve_beacon_s < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::seconds(opts.serve_beacon_s);
+    auto until =
+        opts.serve_beacon_s < 0 ? Clock::time_point::max() : Clock::now() + std::chrono::seconds(opts.serve_beacon_s);
     while (!g_signalled && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Outcome::done;

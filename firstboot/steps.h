@@ -19,13 +19,13 @@
 namespace mi::firstboot {
 
 struct FirstbootOptions {
-  SourcePaths sources;          // where NodeConfig comes from
-  std::string state_dir;        // "" = NodeConfig::state_dir (/var/lib/mi)
+  SourcePaths sources;    // where NodeConfig comes from
+  std::string state_dir;  // "" = NodeConfig::state_dir (/var/lib/mi)
   std::string runner = "systemd";
-  int timeout_s = 1800;         // the whole run; a step still waiting then → Outcome::timed_out
-  int port_offset = 0;          // added to every port (single-host tests only)
-  int poll_ms = 1000;           // how often waits re-check their condition
-  int discovery_slice_s = 5;    // discovery reports progress at least this often
+  int timeout_s = 1800;       // the whole run; a step still waiting then → Outcome::timed_out
+  int port_offset = 0;        // added to every port (single-host tests only)
+  int poll_ms = 1000;         // how often waits re-check their condition
+  int discovery_slice_s = 5;  // discovery reports progress at least this often
   // beacon discovery: keep answering beacons this long after the run is done, so that nodes
   // booting later (compute nodes, replacements) find this one; -1 = until SIGTERM/SIGINT.
   // (During the run itself a node with beacon discovery always answers.)

@@ -24,12 +24,12 @@ struct GeneratedFile {
 };
 
 struct WriterInput {
-  NodeConfig cfg;                     // cluster, datacenter, role, control_count, wan_join, secret, ports
-  std::string address;                // this node's bind address
-  std::vector<std::string> join;      // control node addresses for Consul retry_join (not this node)
-  std::string cloud_join;             // or a Consul cloud auto-join string (discovery: cloud)
-  Ensemble ensemble;                  // the committed ZooKeeper ensemble (may be empty for consul_files)
-  int myid = 0;                       // this node's ZooKeeper id, 0 = runs no ZooKeeper
+  NodeConfig cfg;                 // cluster, datacenter, role, control_count, wan_join, secret, ports
+  std::string address;            // this node's bind address
+  std::vector<std::string> join;  // control node addresses for Consul retry_join (not this node)
+  std::string cloud_join;         // or a Consul cloud auto-join string (discovery: cloud)
+  Ensemble ensemble;              // the committed ZooKeeper ensemble (may be empty for consul_files)
+  int myid = 0;                   // this node's ZooKeeper id, 0 = runs no ZooKeeper
   Layout layout;
 };
 

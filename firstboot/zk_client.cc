@@ -32,7 +32,8 @@ std::string zk_four_letter(const std::string& host, int port, const std::string&
   std::string where = "zookeeper " + host + ":" + std::to_string(port);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto left = [&] {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     return int(ms < 0 ? 0 : ms);
   };
   addrinfo hints{}, *res = nullptr;
@@ -89,11 +90,16 @@ ZkServerInfo parse_srvr(const std::string& text) {
     if (c == std::string::npos) continue;
     std::string key = trim(line.substr(0, c)), value = trim(line.substr(c + 1));
     try {
-      if (key == "Zookeeper version") info.version = value;
-      else if (key == "Mode") info.mode = value;
-      else if (key == "Zxid") info.zxid = value;
-      else if (key == "Node count") info.node_count = std::stol(value);
-      else if (key == "Connections") info.connections = std::stol(value);
+      if (key == "Zookeeper version")
+        info.version = value;
+      else if (key == "Mode")
+        info.mode = value;
+      else if (key == "Zxid")
+        info.zxid = value;
+      else if (key == "Node count")
+        info.node_count = std::stol(value);
+      else if (key == "Connections")
+        info.connections = std::stol(value);
     } catch (const std::exception&) {
       throw Error("zookeeper srvr", "bad value for '" + key + "': " + value);
     }

@@ -50,9 +50,8 @@ TEST_CASE("N smaller than the peers takes the first N") {
 
 TEST_CASE("duplicates do not change the result") {
   auto a = decide_ensemble(peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3);
-  auto b = decide_ensemble(peers({{"a", "10.0.0.11"}, {"", "10.0.0.12"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"},
-                                  {"a", "10.0.0.11"}}),
-                           3);
+  auto b = decide_ensemble(
+      peers({{"a", "10.0.0.11"}, {"", "10.0.0.12"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}, {"a", "10.0.0.11"}}), 3);
   CHECK(ensemble_to_json(a) == ensemble_to_json(b));
   // Two distinct addresses repeated are still only two peers.
   CHECK_THROWS_AS(decide_ensemble(peers({{"a", "10.0.0.11"}, {"a", "10.0.0.11"}, {"b", "10.0.0.12"}}), 3), mi::Error);
@@ -69,8 +68,8 @@ TEST_CASE("any permutation, with duplicates, gives the same ensemble (randomized
     int count = 1 + int(rng() % 40);
     std::vector<Peer> base;
     for (int i = 0; i < count; i++) {
-      std::string addr = "10." + std::to_string(rng() % 3) + "." + std::to_string(rng() % 4) + "." +
-                         std::to_string(1 + rng() % 254);
+      std::string addr =
+          "10." + std::to_string(rng() % 3) + "." + std::to_string(rng() % 4) + "." + std::to_string(1 + rng() % 254);
       base.push_back({"n" + addr, addr, Role::control});
     }
     // distinct count after the random addresses collided

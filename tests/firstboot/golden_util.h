@@ -30,9 +30,8 @@ inline void check(const std::string& name, const std::string& actual) {
 // federated with dc2's control node 10.1.0.11.
 inline mi::firstboot::Ensemble ensemble() {
   using namespace mi::firstboot;
-  return decide_ensemble({{"c2", "10.0.0.12", Role::control}, {"c1", "10.0.0.11", Role::control},
-                          {"c3", "10.0.0.13", Role::control}},
-                         3);
+  return decide_ensemble(
+      {{"c2", "10.0.0.12", Role::control}, {"c1", "10.0.0.11", Role::control}, {"c3", "10.0.0.13", Role::control}}, 3);
 }
 
 inline mi::firstboot::WriterInput control_input() {

@@ -24,9 +24,8 @@ TEST_CASE("state.json round trip") {
   st.address_reason = "route to 10.0.0.12";
   st.discovery_method = "static";
   st.peers = {{"c2", "10.0.0.12", Role::control}, {"", "10.0.0.13", Role::all_in_one}};
-  st.ensemble = decide_ensemble({{"c1", "10.0.0.11", Role::control}, {"c2", "10.0.0.12", Role::control},
-                                 {"c3", "10.0.0.13", Role::control}},
-                                3);
+  st.ensemble = decide_ensemble(
+      {{"c1", "10.0.0.11", Role::control}, {"c2", "10.0.0.12", Role::control}, {"c3", "10.0.0.13", Role::control}}, 3);
   st.ensemble.decided_by = "c2";
   st.myid = 1;
   st.discovery_counters = {{"accepted", 12}, {"bad_mac", 3}};

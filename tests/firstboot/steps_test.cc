@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
-#include <cstring>
 
 #include "common/files.h"
 #include "common/process.h"
@@ -35,8 +35,8 @@ struct TestNode {
     mi::write_file_atomic((dir / "secret").string(), "steps-test-secret", 0600);
     mi::write_file_atomic((dir / "cluster.yaml").string(),
                           "cluster:\n  name: steps\n  datacenter: dc1\n  control_count: " +
-                              std::to_string(control_count) + "\n  discovery:\n    method: static\n    peers: [" + peers +
-                              "]\nrole: " + (control_count == 1 ? "all-in-one" : "control") +
+                              std::to_string(control_count) + "\n  discovery:\n    method: static\n    peers: [" +
+                              peers + "]\nrole: " + (control_count == 1 ? "all-in-one" : "control") +
                               "\nsecret_file: " + (dir / "secret").string() + "\nnode: " + name +
                               "\naddress: 127.0.0.1\nstate_dir: " + (dir / "state").string() + "\n");
     opts.sources.defaults_file = (dir / "cluster.yaml").string();
@@ -105,9 +105,8 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   REQUIRE(kv);
   CHECK(ensemble_from_json(*kv, "kv").members[0].address == "127.0.0.1");
   // ZooKeeper is registered in the local agent (what makes zookeeper.service.consul resolve).
-  CHECK(http_request("GET", agent.base + "/v1/catalog/service/zookeeper").body.find("\"ServicePort\":" +
-                                                                                     std::to_string(st.ports.zk_client)) !=
-        std::string::npos);
+  CHECK(http_request("GET", agent.base + "/v1/catalog/service/zookeeper")
+            .body.find("\"ServicePort\":" + std::to_string(st.ports.zk_client)) != std::string::npos);
 
   std::ostringstream js;
   CHECK(print_status(n.state(), true, js) == 0);

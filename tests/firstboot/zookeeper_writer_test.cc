@@ -26,6 +26,4 @@ TEST_CASE("zoo.cfg is the same on every member; myid differs") {
   CHECK(zookeeper_files(b)[1].content == "3\n");
 }
 
-TEST_CASE("no ZooKeeper files outside the ensemble") {
-  CHECK(zookeeper_files(golden::compute_input()).empty());
-}
+TEST_CASE("no ZooKeeper files outside the ensemble") { CHECK(zookeeper_files(golden::compute_input()).empty()); }
