@@ -244,6 +244,7 @@ int cmd_build(const BuildArgs& a) {
                     "MI_FIRSTBOOT_BINARY"};
   fs::create_directories(plan.out_dir);
   std::vector<mi::RoleRecord> records;
+  std::vector<bool> reused;
   // The previous manifest, to skip roles whose every stage key is unchanged.
   nlohmann::json old;
   if (!a.rebuild && fs::is_regular_file(plan.manifest, ec)) {
@@ -257,6 +258,7 @@ int cmd_build(const BuildArgs& a) {
     if (auto prev = mi::reusable_result(old, plan, rp)) {
       std::cout << "mibuild: " << rp.role << " is up to date (key " << rp.stages.back().key.substr(0, 12) << ")\n";
       records.push_back(mi::RoleRecord{&rp, *prev});
+      reused.push_back(true);
       mi::write_manifest(plan.manifest, mi::manifest_json(s, plan, records));
       continue;
     }
@@ -270,11 +272,13 @@ int cmd_build(const BuildArgs& a) {
     io.extra_files = {{"/usr/lib/mi/cluster.yaml", mi::cluster_defaults_yaml(s, rp.role)}};
     std::cout << "mibuild: building " << rp.role << "\n" << std::flush;
     records.push_back(mi::RoleRecord{&rp, mi::build_role_image(s, rp.resolved, io)});
+    reused.push_back(false);
     // Rewritten after every role, so that the manifest always describes what is on disk.
     mi::write_manifest(plan.manifest, mi::manifest_json(s, plan, records));
   }
-  for (const auto& rec : records)
-    for (const auto& o : rec.result.outputs) std::cout << "wrote " << o.path << " (" << o.format << ")\n";
+  for (size_t i = 0; i < records.size(); i++)
+    for (const auto& o : records[i].result.outputs)
+      std::cout << (reused[i] ? "kept " : "wrote ") << o.path << " (" << o.format << ")\n";
   std::cout << "wrote " << plan.manifest << "\n";
   for (const auto& rp : plan.roles)
     for (const auto& absent : rp.absent)
