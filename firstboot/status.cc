@@ -69,6 +69,21 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
   zk["ensemble"] = ens;
   zk["decided_by"] = st.ensemble.decided_by;
   zk["myid"] = st.myid;
+  // The committed ensemble must be the one in Consul KV; a difference is worth a loud line.
+  if (!st.ensemble.empty() && !consul.contains("error")) {
+    try {
+      auto kv = consul_kv_get(agent, ensemble_key(st.cluster));
+      if (!kv) {
+        zk["kv"] = "missing";
+      } else {
+        Ensemble e = ensemble_from_json(*kv, "consul kv");
+        e.decided_by = st.ensemble.decided_by;
+        zk["kv"] = ensemble_to_json(e) == ensemble_to_json(st.ensemble) ? "matches" : "DIFFERS";
+      }
+    } catch (const Error& e) {
+      zk["kv"] = std::string("unreadable: ") + e.what();
+    }
+  }
   if (st.myid > 0) {
     auto info = zk_status("127.0.0.1", st.ports.zk_client, 1500);
     zk["mode"] = info.mode.empty() ? "unreachable or not serving" : info.mode;
@@ -124,6 +139,7 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
   for (const auto& m : st.ensemble.members) out << " " << m.myid << "=" << m.name << "@" << m.address;
   if (!st.ensemble.decided_by.empty()) out << " (decided by " << st.ensemble.decided_by << ")";
   out << "\n";
+  if (zk.contains("kv")) out << "  Consul KV " << ensemble_key(st.cluster) << ": " << zk["kv"].get<std::string>() << "\n";
   if (st.myid > 0)
     out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
   else if (!st.ensemble.empty())

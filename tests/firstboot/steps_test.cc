@@ -111,6 +111,7 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   std::ostringstream js;
   CHECK(print_status(n.state(), true, js) == 0);
   CHECK(js.str().find("\"mode\": \"standalone\"") != std::string::npos);
+  CHECK(js.str().find("\"kv\": \"matches\"") != std::string::npos);
 
   // Rerun after success: nothing written, nothing restarted.
   std::string before = mi::read_file(state_file);
