@@ -139,7 +139,8 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
   for (const auto& m : st.ensemble.members) out << " " << m.myid << "=" << m.name << "@" << m.address;
   if (!st.ensemble.decided_by.empty()) out << " (decided by " << st.ensemble.decided_by << ")";
   out << "\n";
-  if (zk.contains("kv")) out << "  Consul KV " << ensemble_key(st.cluster) << ": " << zk["kv"].get<std::string>() << "\n";
+  if (zk.contains("kv"))
+    out << "  Consul KV " << ensemble_key(st.cluster) << ": " << zk["kv"].get<std::string>() << "\n";
   if (st.myid > 0)
     out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
   else if (!st.ensemble.empty())

@@ -124,6 +124,20 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   CHECK(fs::last_write_time(zoo) == mtime);
   CHECK(mi::read_file(n.state() + "/run/consul.pid") == consul_pid);
 
+  // A reboot: every service down, every step done. The replay starts them again without
+  // deciding or waiting anything, and state.json stays byte-identical.
+  {
+    auto r = make_process_runner(n.state() + "/run");
+    r->stop("zookeeper");
+    r->stop("consul");
+    std::ostringstream log_boot;
+    REQUIRE(run_firstboot(n.opts, log_boot) == Outcome::done);
+    CHECK(log_boot.str().find("all steps done earlier") != std::string::npos);
+    CHECK(r->running("consul"));
+    CHECK(r->running("zookeeper"));
+    CHECK(mi::read_file(state_file) == before);
+  }
+
   // Killed during the zookeeper step: ZooKeeper down, the step and later ones unfinished.
   make_process_runner(n.state() + "/run")->stop("zookeeper");
   CHECK(zk_status("127.0.0.1", st.ports.zk_client, 500).mode.empty());
