@@ -1,8 +1,8 @@
 // Image tier: builds the default spec's all-in-one image with the real `mibuild` binary, looks
 // inside it with libguestfs (nothing a clone must not share, the right units enabled), then
-// boots it under QEMU/TCG with OVMF and asserts from the serial console (mi-console-status)
-// that it reached multi-user.target with a read-only erofs root, a writable ext4 /var,
-// Consul 1.8.7 and ZooKeeper 3.8 installed and running.
+// boots it under QEMU/TCG with OVMF (UEFI) and with SeaBIOS (BIOS) and asserts from the serial
+// console (mi-console-status) that it reached multi-user.target with a read-only erofs root, a
+// writable ext4 /var, Consul 1.8.7 and ZooKeeper 3.8 installed and running.
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
@@ -118,23 +118,45 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
   CHECK(section("apt-lists") == "");
 }
 
-TEST_CASE("the image boots under QEMU/TCG with OVMF and reports itself healthy", "[image]") {
-  if (g_image.empty()) reuse();
-  REQUIRE_FALSE(g_image.empty());
+namespace {
+
+mi::BootCheck boot(const std::string& firmware) {
   mi::BootOptions o;
   o.image = g_image;
+  o.firmware = firmware;
   o.check = true;
   o.timeout_s = 900;
   o.memory_mb = 2048;
-  o.console_log = g_dir + "/console.log";
-  o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "zookeeper=3.8", "ssh-hostkeys=var"};
+  o.console_log = g_dir + "/console-" + firmware + ".log";
+  o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "zookeeper=3.8", "ssh-hostkeys=var", "failed-units=none"};
   auto c = mi::boot_check(o);
-  for (const auto& l : c.status_lines) std::cout << "  mi-status: " << l << "\n";
-  for (const auto& f : c.failures) std::cout << "  FAIL: " << f << "\n";
+  for (const auto& l : c.status_lines) std::cout << "  [" << firmware << "] mi-status: " << l << "\n";
+  for (const auto& f : c.failures) std::cout << "  [" << firmware << "] FAIL: " << f << "\n";
   std::cout << "console: " << c.console_log << std::endl;
+  return c;
+}
+
+bool g_booted_uefi = false;
+
+}  // namespace
+
+TEST_CASE("the image boots under QEMU/TCG with OVMF (UEFI) and reports itself healthy", "[image]") {
+  if (g_image.empty()) reuse();
+  REQUIRE_FALSE(g_image.empty());
+  auto c = boot("uefi");
   REQUIRE(c.reached_ready);
   REQUIRE(c.failures.empty());
   REQUIRE(c.passed);
-  // Clean up only when everything passed: a failure leaves the image and console for a look.
-  if (getenv("MI_KEEP_IMAGE") == nullptr) fs::remove_all(g_dir);
+  g_booted_uefi = true;
+}
+
+TEST_CASE("the same image boots under QEMU/TCG with SeaBIOS (BIOS) and reports itself healthy", "[image]") {
+  if (g_image.empty()) reuse();
+  REQUIRE_FALSE(g_image.empty());
+  auto c = boot("bios");
+  REQUIRE(c.reached_ready);
+  REQUIRE(c.failures.empty());
+  REQUIRE(c.passed);
+  // Clean up only when everything passed: a failure leaves the image and consoles for a look.
+  if (g_booted_uefi && getenv("MI_KEEP_IMAGE") == nullptr) fs::remove_all(g_dir);
 }
