@@ -63,6 +63,8 @@ Ensemble decide_ensemble(const std::vector<Peer>& peers, int n) {
 
 std::string ensemble_key(const std::string& cluster) { return "mi/" + cluster + "/zookeeper/ensemble"; }
 
+std::string config_digest_key(const std::string& cluster) { return "mi/" + cluster + "/config-digest"; }
+
 std::string ensemble_to_json(const Ensemble& e) {
   nlohmann::json servers = nlohmann::json::array();
   for (const auto& m : e.members) servers.push_back({{"myid", m.myid}, {"name", m.name}, {"address", m.address}});

@@ -32,6 +32,10 @@ Ensemble decide_ensemble(const std::vector<Peer>& peers, int n);
 // The KV key: "mi/<cluster>/zookeeper/ensemble".
 std::string ensemble_key(const std::string& cluster);
 
+// The KV key holding the cluster configuration digest the first node committed:
+// "mi/<cluster>/config-digest" (per datacenter, as Consul KV is, and as the digest is).
+std::string config_digest_key(const std::string& cluster);
+
 // {"version":1,"decided_by":...,"servers":[{"myid":1,"name":...,"address":...},...]}
 std::string ensemble_to_json(const Ensemble& e);
 // Validates: myids 1..N each once, addresses present and distinct. Throws mi::Error{where,..}.

@@ -27,6 +27,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "firstboot/agreement.h"
+#include "firstboot/beacon.h"
 #include "firstboot/discovery.h"
 #include "firstboot/zk_client.h"
 
@@ -306,10 +307,55 @@ bool decide_or_read_ensemble(Context& c) {
   return true;
 }
 
+// The cluster-wide settings must be the same on every node (DESIGN.md: "one configuration,
+// checked before agreeing"). Beacon discovery compares digests before anything starts; for
+// every method the first node to get here commits its digest to KV, and a node whose digest
+// differs stops its Consul agent, joins no ensemble, and fails naming both sides.
+bool check_config_digest(Context& c) {
+  auto key = config_digest_key(c.cfg.cluster);
+  auto d = config_digest(c.cfg);
+  std::string mine = to_hex(d.data(), d.size());
+  nlohmann::json me = {{"digest", mine},
+                       {"node", c.cfg.node_name},
+                       {"control_count", c.cfg.control_count},
+                       {"datacenter", c.cfg.datacenter}};
+  nlohmann::json theirs;
+  bool ok = wait_until(c, [&](std::string* msg) {
+    if (auto v = consul_kv_get(c.consul, key)) {
+      theirs = nlohmann::json::parse(*v, nullptr, false);
+      if (theirs.is_discarded() || !theirs.is_object()) throw Error("consul kv " + key, "not a JSON object");
+      return true;
+    }
+    consul_kv_cas(c.consul, key, me.dump(), 0);
+    *msg = "committing the cluster configuration digest to Consul KV " + key;
+    return false;
+  });
+  if (!ok) return false;
+  if (theirs.value("digest", "") == mine) return true;
+  try {
+    c.runner->stop("consul");
+  } catch (const Error& e) {
+    c.say(std::string("could not stop Consul: ") + e.what());
+  }
+  throw Error("config", "this node's cluster configuration (digest " + mine.substr(0, 16) + ", control_count " +
+                            std::to_string(c.cfg.control_count) + ") differs from the one cluster " + c.cfg.cluster +
+                            " committed (digest " + theirs.value("digest", "?").substr(0, 16) + ", control_count " +
+                            std::to_string(theirs.value("control_count", 0)) + ", first written by " +
+                            theirs.value("node", "?") +
+                            "): Consul stopped, no ZooKeeper; make cluster name, datacenter, control_count, ports "
+                            "and secret the same on every node");
+}
+
 bool step_zookeeper(Context& c, bool replay) {
   auto& st = c.st;
   if (st.ensemble.empty()) {
     if (replay) throw Error("state.json", "zookeeper step is done but no ensemble is committed");
+    c.progress("running", "checking the cluster configuration digest in Consul KV");
+    if (!check_config_digest(c)) {
+      step_record(st, "zookeeper").status = "timed-out";
+      c.save();
+      return false;
+    }
     c.progress("running", "deciding or reading the ZooKeeper ensemble through Consul");
     // After a restart Consul may just be coming up again: the wait absorbs that.
     if (!decide_or_read_ensemble(c)) {

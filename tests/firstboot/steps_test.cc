@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "firstboot/http.h"
@@ -155,6 +156,30 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   CHECK(after.consul_node_id == st.consul_node_id);
   CHECK(ensemble_to_json(after.ensemble) == ensemble_to_json(st.ensemble));
   CHECK(zk_status("127.0.0.1", st.ports.zk_client).mode == "standalone");
+
+  // A node whose cluster configuration differs from the digest the cluster committed (here:
+  // the committed one is replaced) joins no ensemble: its Consul is stopped, the step fails.
+  auto key = config_digest_key("steps");
+  auto committed = consul_kv_get(agent, key);
+  REQUIRE(committed);
+  CHECK(committed->find("\"node\":\"aio\"") != std::string::npos);
+  REQUIRE(http_request("PUT", agent.base + "/v1/kv/" + key,
+                       R"({"digest":"00112233445566778899aabbccddeeff","node":"other","control_count":5})")
+              .status == 200);
+  after.ensemble = {};
+  after.myid = 0;
+  for (const char* s : {"zookeeper", "writers", "register"}) step_record(after, s).status = "pending";
+  save_state(state_file, after);
+  std::ostringstream log4;
+  try {
+    run_firstboot(n.opts, log4);
+    FAIL("a configuration mismatch must fail the run");
+  } catch (const mi::Error& e) {
+    CHECK(std::string(e.what()).find("differs from the one cluster steps committed") != std::string::npos);
+    CHECK(std::string(e.what()).find("first written by other") != std::string::npos);
+  }
+  CHECK_FALSE(make_process_runner(n.state() + "/run")->running("consul"));
+  CHECK(step_record(load_state(state_file), "zookeeper").status == "failed");
 }
 
 TEST_CASE("plan touches nothing") {
