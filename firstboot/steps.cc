@@ -127,6 +127,9 @@ void step_identity(Context& c, bool replay) {
   if (!st.cluster.empty() && st.cluster != c.cfg.cluster)
     throw Error("identity", "this node committed cluster '" + st.cluster + "' but the configuration now says '" +
                                 c.cfg.cluster + "'; a node never changes cluster (reinstall /var to move it)");
+  if (!st.role.empty() && st.role != role_name(c.cfg.role))
+    throw Error("identity", "this node committed role '" + st.role + "' but the configuration now says '" +
+                                role_name(c.cfg.role) + "'; a node never changes role (reinstall /var to change it)");
   if (!st.node_name.empty() && st.node_name != c.cfg.node_name) {
     c.say("keeping committed node name '" + st.node_name + "' (configuration says '" + c.cfg.node_name + "')");
     c.cfg.node_name = st.node_name;
