@@ -416,7 +416,11 @@ void step_writers(Context& c, bool replay) {
       absent.push_back(s.name);
       continue;
     }
-    c.runner->start(s, !written.empty());
+    // Restarted only when its own settings changed (its env file, or dnsmasq's conf dir).
+    bool changed = std::any_of(written.begin(), written.end(), [&](const std::string& w) {
+      return w == s.env_file || (s.name == "dnsmasq" && w.rfind(c.layout.dnsmasq_dir() + "/", 0) == 0);
+    });
+    c.runner->start(s, changed);
     started.push_back(s.name);
   }
   if (replay) return;
