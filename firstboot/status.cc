@@ -95,8 +95,11 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
     out << j.dump(2) << "\n";
     return all_done ? 0 : 3;
   }
-  out << "node " << st.node_name << " (" << st.role << ") of cluster " << st.cluster << ", datacenter " << st.datacenter
-      << "\n";
+  if (st.node_name.empty())
+    out << "node identity not committed yet\n";
+  else
+    out << "node " << st.node_name << " (" << st.role << ") of cluster " << st.cluster << ", datacenter "
+        << st.datacenter << "\n";
   out << "address " << (st.address.empty() ? "(not chosen yet)" : st.address)
       << (st.address_reason.empty() ? "" : " (" + st.address_reason + ")") << "\n";
   if (!st.discovery_method.empty()) {

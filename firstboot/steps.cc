@@ -633,7 +633,24 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   c.log = &log;
   c.deadline = Clock::now() + std::chrono::seconds(opts.timeout_s);
   c.current = "identity";
-  c.cfg = load_config_for(opts);
+  try {
+    c.cfg = load_config_for(opts);
+  } catch (const Error& e) {
+    // Say so in state.json too, when we know where it is: `status` is where people look.
+    std::string dir = opts.state_dir.empty() ? NodeConfig{}.state_dir : opts.state_dir;
+    Layout l{dir};
+    if (std::filesystem::exists(l.firstboot_dir())) {
+      FirstbootState st = load_state(l.state_file());
+      auto& r = step_record(st, "identity");
+      if (r.status != "done") {
+        r.status = "failed";
+        r.detail = std::string("configuration: ") + e.what();
+        r.updated = utc_now();
+        save_state(l.state_file(), st);
+      }
+    }
+    throw;
+  }
   c.layout.state_dir = c.cfg.state_dir;
   std::filesystem::create_directories(c.layout.firstboot_dir());
   c.st = load_state(c.layout.state_file());
