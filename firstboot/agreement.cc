@@ -61,6 +61,39 @@ Ensemble decide_ensemble(const std::vector<Peer>& peers, int n) {
   return e;
 }
 
+AgreementStep agreement_step(const Ensemble& committed, const std::optional<std::string>& kv_value,
+                             const std::vector<Peer>& raft_peers, int n, bool control, const std::string& node_name,
+                             const std::string& key) {
+  AgreementStep s;
+  if (!committed.empty()) {
+    s.move = AgreementMove::commit;
+    s.ensemble = committed;
+    return s;
+  }
+  if (kv_value) {
+    s.move = AgreementMove::commit;
+    s.ensemble = ensemble_from_json(*kv_value, "consul kv " + key);
+    return s;
+  }
+  if (!control) {
+    s.why = "waiting for the ZooKeeper ensemble in Consul KV " + key + " (written by the first control node)";
+    return s;
+  }
+  std::set<std::string> distinct;
+  for (const auto& p : raft_peers)
+    if (!p.address.empty()) distinct.insert(p.address);
+  if (int(distinct.size()) < n) {
+    s.why = "waiting for " + std::to_string(n) + " Consul Raft peers to decide the ensemble, have " +
+            std::to_string(distinct.size());
+    for (auto it = distinct.begin(); it != distinct.end(); ++it) s.why += (it == distinct.begin() ? ": " : ", ") + *it;
+    return s;
+  }
+  s.move = AgreementMove::propose;
+  s.ensemble = decide_ensemble(raft_peers, n);
+  s.ensemble.decided_by = node_name;
+  return s;
+}
+
 std::string ensemble_key(const std::string& cluster) { return "mi/" + cluster + "/zookeeper/ensemble"; }
 
 std::string config_digest_key(const std::string& cluster) { return "mi/" + cluster + "/config-digest"; }

@@ -4,6 +4,7 @@
 // mi/<cluster>/zookeeper/ensemble with check-and-set index 0; every node then reads that one
 // value and commits it to state.json, and never changes it afterwards.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,25 @@ struct Ensemble {
 // name), takes the first `n` and numbers them 1..n. Any permutation of the same input gives
 // the same result. Throws mi::Error when n < 1 or there are fewer than n distinct peers.
 Ensemble decide_ensemble(const std::vector<Peer>& peers, int n);
+
+// One round of the agreement as a node plays it, a pure function (so that it can be
+// simulated with hundreds of nodes, loss and restarts): from what the node has committed
+// (empty: nothing), the ensemble key's value in KV (nullopt: absent) and the Raft peers it
+// sees now, what it does next. A committed ensemble is final; a KV value is adopted as is;
+// only a control node proposes, and only with at least n distinct peers.
+enum class AgreementMove {
+  commit,   // commit `ensemble` (to state.json) and use it
+  propose,  // write `ensemble` with check-and-set index 0, then read the key again
+  wait,     // `why` says on what
+};
+struct AgreementStep {
+  AgreementMove move = AgreementMove::wait;
+  Ensemble ensemble;
+  std::string why;
+};
+AgreementStep agreement_step(const Ensemble& committed, const std::optional<std::string>& kv_value,
+                             const std::vector<Peer>& raft_peers, int n, bool control, const std::string& node_name,
+                             const std::string& key);
 
 // The KV key: "mi/<cluster>/zookeeper/ensemble".
 std::string ensemble_key(const std::string& cluster);

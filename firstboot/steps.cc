@@ -265,40 +265,37 @@ bool step_consul(Context& c, bool replay) {
 // The ensemble through Consul KV: decided once by the first control node to get here.
 bool decide_or_read_ensemble(Context& c) {
   auto key = ensemble_key(c.cfg.cluster);
-  bool server = is_control(c.cfg.role);
-  int n = c.cfg.control_count;
+  bool control = is_control(c.cfg.role);
   Ensemble e;
   bool ok = wait_until(c, [&](std::string* msg) {
-    if (auto v = consul_kv_get(c.consul, key)) {
-      e = ensemble_from_json(*v, "consul kv " + key);
-      return true;
+    auto kv = consul_kv_get(c.consul, key);
+    std::vector<Peer> peers;
+    if (!kv && control) {
+      // The Raft peers, named from the gossip members.
+      std::map<std::string, std::string> names;
+      for (const auto& m : consul_members(c.consul)) names[m.address] = m.name;
+      for (const auto& p : consul_peers(c.consul)) {
+        auto a = strip_port(p);
+        peers.push_back({names.count(a) ? names[a] : "", a, Role::control});
+      }
     }
-    if (!server) {
-      *msg = "waiting for the ZooKeeper ensemble in Consul KV " + key + " (written by the first control node)";
-      return false;
+    AgreementStep step = agreement_step({}, kv, peers, c.cfg.control_count, control, c.cfg.node_name, key);
+    switch (step.move) {
+      case AgreementMove::commit:
+        e = step.ensemble;
+        return true;
+      case AgreementMove::propose:
+        if (consul_kv_cas(c.consul, key, ensemble_to_json(step.ensemble), 0))
+          c.say("decided the ensemble and wrote it to " + key);
+        else
+          c.say("another node wrote the ensemble first; reading it");
+        *msg = "reading the ensemble back from Consul KV " + key;
+        return false;  // read back on the next round: everyone uses the stored value
+      case AgreementMove::wait:
+        *msg = step.why;
+        return false;
     }
-    auto peers = consul_peers(c.consul);
-    if (int(peers.size()) < n) {
-      *msg = "waiting for " + std::to_string(n) + " Consul Raft peers to decide the ensemble, have " +
-             std::to_string(peers.size()) + (peers.empty() ? "" : ": " + join_list(peers));
-      return false;
-    }
-    // Names for the Raft peers' addresses, from the gossip members.
-    std::map<std::string, std::string> names;
-    for (const auto& m : consul_members(c.consul)) names[m.address] = m.name;
-    std::vector<Peer> candidates;
-    for (const auto& p : peers) {
-      auto a = strip_port(p);
-      candidates.push_back({names.count(a) ? names[a] : "", a, Role::control});
-    }
-    Ensemble mine = decide_ensemble(candidates, n);
-    mine.decided_by = c.cfg.node_name;
-    if (consul_kv_cas(c.consul, key, ensemble_to_json(mine), 0))
-      c.say("decided the ensemble and wrote it to " + key);
-    else
-      c.say("another node wrote the ensemble first; reading it");
-    *msg = "reading the ensemble back from Consul KV " + key;
-    return false;  // read back on the next round: everyone uses the stored value
+    return false;
   });
   if (!ok) return false;
   c.st.ensemble = e;

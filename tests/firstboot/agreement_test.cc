@@ -110,3 +110,114 @@ TEST_CASE("zk_url lists the ensemble in myid order") {
   CHECK(zk_url(e, 2181, "/mesos") == "zk://10.0.0.11:2181,10.0.0.12:2181/mesos");
   CHECK(ensemble_key("prod") == "mi/prod/zookeeper/ensemble");
 }
+
+// ---- agreement_step(): the protocol, simulated ----
+// Hundreds of nodes play agreement_step() against one in-memory check-and-set register (Consul
+// KV) and a Raft membership that grows as control nodes join, in random order and timing.
+// Faults: a node's view of the peers may be stale (a delayed answer), any call may be lost
+// (a lost write may still have been applied), and nodes restart (keeping only what they
+// committed, as state.json does). Properties: every node commits, all commit the same
+// ensemble, nobody ever changes what it committed, and the ensemble is the first n (sorted)
+// of some set of Raft peers that existed.
+TEST_CASE("agreement simulation: hundreds of nodes, loss, delay, restarts") {
+  std::mt19937 rng(20261125);
+  auto chance = [&](int percent) { return int(rng() % 100) < percent; };
+  const std::string key = "mi/sim/zookeeper/ensemble";
+  for (int sim = 0; sim < 60; sim++) {
+    int controls = 1 + int(rng() % 9);
+    int n = std::min(controls, int(1 + 2 * (rng() % 3)));  // 1, 3 or 5, never more than controls
+    int computes = int(rng() % 300);
+    struct Node {
+      std::string name, address;
+      bool control;
+      Ensemble committed;
+    };
+    std::vector<Node> nodes;
+    std::vector<Peer> control_peers;
+    for (int i = 0; i < controls; i++) {
+      std::string a = "10.0." + std::to_string(rng() % 4) + "." + std::to_string(10 + i);
+      nodes.push_back({"c" + std::to_string(i), a, true, {}});
+      control_peers.push_back({"c" + std::to_string(i), a, Role::control});
+    }
+    for (int i = 0; i < computes; i++)
+      nodes.push_back(
+          {"w" + std::to_string(i), "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), false, {}});
+    // Raft membership over time: controls join in random order; history[k] = first k+1 joined.
+    auto join_order = control_peers;
+    std::shuffle(join_order.begin(), join_order.end(), rng);
+    std::vector<std::vector<Peer>> history;
+    size_t joined = 0;
+    std::optional<std::string> kv;
+    std::vector<std::string> in_flight;  // proposed writes not yet applied
+    int loss = int(rng() % 40), restarts = int(rng() % 10);
+    for (int round = 0; round < 200000; round++) {
+      if (joined < join_order.size() && chance(5)) joined++;
+      while (history.size() < joined)
+        history.push_back({join_order.begin(), join_order.begin() + long(history.size()) + 1});
+      bool all = std::all_of(nodes.begin(), nodes.end(), [](const Node& x) { return !x.committed.empty(); });
+      if (all) break;
+      Node& node = nodes[rng() % nodes.size()];
+      if (chance(restarts)) continue;  // restarted: nothing in memory survives but `committed`
+      if (chance(loss)) continue;      // its KV read was lost
+      std::vector<Peer> view;
+      if (!history.empty()) view = history[rng() % history.size()];  // possibly stale
+      AgreementStep s = agreement_step(node.committed, kv, view, n, node.control, node.name, key);
+      if (s.move == AgreementMove::commit) {
+        if (!node.committed.empty()) REQUIRE(ensemble_to_json(s.ensemble) == ensemble_to_json(node.committed));
+        node.committed = s.ensemble;
+      } else if (s.move == AgreementMove::propose) {
+        // In flight: applied some rounds later (racing other writers), or lost on the way.
+        if (!chance(loss / 2)) in_flight.push_back(ensemble_to_json(s.ensemble));
+      }
+      // Deliver a delayed write: check-and-set index 0 succeeds only if the key is absent.
+      // (A write lost after it was applied is the same as a successful one here: the node
+      // learns the outcome only by reading the key again.)
+      if (!in_flight.empty() && chance(30)) {
+        size_t k = rng() % in_flight.size();
+        if (!kv) kv = in_flight[k];
+        in_flight.erase(in_flight.begin() + long(k));
+      }
+    }
+    INFO("sim " << sim << ": " << controls << " controls, n=" << n << ", " << computes << " computes, loss " << loss
+                << "%, restarts " << restarts << "%");
+    REQUIRE(kv);
+    for (const auto& x : nodes) {
+      REQUIRE_FALSE(x.committed.empty());
+      REQUIRE(ensemble_to_json(x.committed) == *kv);
+    }
+    Ensemble e = ensemble_from_json(*kv, "sim");
+    REQUIRE(int(e.members.size()) == n);
+    // The first n of some membership snapshot that existed.
+    bool from_history = false;
+    for (const auto& h : history)
+      if (int(h.size()) >= n) {
+        auto d = decide_ensemble(h, n);
+        d.decided_by = e.decided_by;
+        from_history |= ensemble_to_json(d) == *kv;
+      }
+    REQUIRE(from_history);
+  }
+}
+
+TEST_CASE("agreement_step: committed is final, KV is adopted, computes never propose") {
+  auto e = decide_ensemble(peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3);
+  auto other = decide_ensemble(peers({{"x", "10.0.0.21"}, {"y", "10.0.0.22"}, {"z", "10.0.0.23"}}), 3);
+  auto s = agreement_step(e, ensemble_to_json(other), {}, 3, true, "a", "k");
+  CHECK(s.move == AgreementMove::commit);
+  CHECK(ensemble_to_json(s.ensemble) == ensemble_to_json(e));  // never the KV's, once committed
+  s = agreement_step({}, ensemble_to_json(other), {}, 3, true, "a", "k");
+  CHECK(s.move == AgreementMove::commit);
+  CHECK(s.ensemble.members[0].address == "10.0.0.21");
+  s = agreement_step({}, std::nullopt, peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3, false,
+                     "w", "k");
+  CHECK(s.move == AgreementMove::wait);
+  s = agreement_step({}, std::nullopt, peers({{"a", "10.0.0.11"}, {"a", "10.0.0.11"}, {"b", "10.0.0.12"}}), 3, true,
+                     "a", "k");
+  CHECK(s.move == AgreementMove::wait);
+  CHECK(s.why == "waiting for 3 Consul Raft peers to decide the ensemble, have 2: 10.0.0.11, 10.0.0.12");
+  s = agreement_step({}, std::nullopt, peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3, true,
+                     "b", "k");
+  CHECK(s.move == AgreementMove::propose);
+  CHECK(s.ensemble.decided_by == "b");
+  CHECK_THROWS_AS(agreement_step({}, std::string("garbage"), {}, 3, true, "a", "k"), mi::Error);
+}
