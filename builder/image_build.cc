@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "builder/assemble.h"
 #include "builder/bios.h"
@@ -132,6 +133,27 @@ ImageOutput describe(const std::string& path, const std::string& format) {
 
 }  // namespace
 
+std::vector<std::string> runtime_packages(const std::string& binary) {
+  auto r = run({"ldd", binary}, {.check = false});
+  if (r.exit_code != 0) return {};  // static binary
+  std::vector<std::string> pkgs;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    auto arrow = line.find("=> /");
+    if (arrow == std::string::npos) continue;
+    std::string lib = line.substr(arrow + 3, line.find(' ', arrow + 3) - (arrow + 3));
+    std::string usr = lib.rfind("/usr/", 0) == 0 ? lib.substr(4) : "/usr" + lib;  // merged /usr: either name
+    for (const auto& path : {lib, usr}) {
+      auto q = run({"dpkg-query", "-S", path}, {.check = false});
+      if (q.exit_code != 0) continue;
+      std::string pkg = q.out.substr(0, q.out.find(':'));
+      if (std::find(pkgs.begin(), pkgs.end(), pkg) == pkgs.end()) pkgs.push_back(pkg);
+      break;
+    }
+  }
+  return pkgs;
+}
+
 ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const ImageOptions& opts) {
   ImageResult res;
   const std::string seed = spec.seed.empty() ? spec.name : spec.seed;
@@ -157,6 +179,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   for (const auto& p : required_packages(spec)) append_unique(req.packages, seen, p);
   for (const auto& p : spec.base.packages) append_unique(req.packages, seen, p);
   for (const auto& p : role.packages) append_unique(req.packages, seen, p);
+  if (!opts.firstboot_binary.empty())
+    for (const auto& p : runtime_packages(opts.firstboot_binary)) append_unique(req.packages, seen, p);
   std::vector<Artifact> artifacts;
   std::vector<std::pair<const Component*, size_t>> debian_components;  // with index into res.components
   for (const auto& name : role.components) {

@@ -51,6 +51,10 @@ struct ImageResult {
   std::string source_date_epoch;             // the timestamps used
 };
 
+// The Debian packages (of this host, the image's release) holding the shared libraries `binary`
+// links against: installed with a baked-in binary (mi-firstboot) so that it runs in the image.
+std::vector<std::string> runtime_packages(const std::string& binary);
+
 // Builds the image of `role`. Throws mi::Error on any failure; leaves only temporaries behind.
 ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const ImageOptions& opts);
 

@@ -88,6 +88,7 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
                               "echo pins\ncat /etc/apt/preferences.d/mi-pins\n"
                               "echo fstab\ncat /etc/fstab\n"
                               "echo apt-lists\nglob-expand /var/lib/apt/lists/*_Packages\n"
+                              "echo cluster\ncat /usr/lib/mi/cluster.yaml\n"
                               "echo end\n");
   INFO(out);
   // The output split at our `echo` markers: marker → the lines printed after it.
@@ -95,7 +96,7 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
   {
     static const std::set<std::string> marks = {"machine-id-size", "ssh-host-keys", "consul-enabled",
                                                 "zookeeper-enabled", "status-enabled", "networkd-enabled", "dhcp",
-                                                "pins", "fstab", "apt-lists", "end"};
+                                                "pins", "fstab", "apt-lists", "cluster", "end"};
     std::istringstream in(out);
     std::string cur;
     for (std::string line; std::getline(in, line);) {
@@ -116,6 +117,7 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
   CHECK(section("pins").find("Pin-Priority: -1") != std::string::npos);
   CHECK(section("fstab").find("\terofs\tro") != std::string::npos);
   CHECK(section("apt-lists") == "");
+  CHECK(section("cluster").find("datacenter") != std::string::npos);
 }
 
 namespace {
@@ -128,7 +130,8 @@ mi::BootCheck boot(const std::string& firmware) {
   o.timeout_s = 900;
   o.memory_mb = 2048;
   o.console_log = g_dir + "/console-" + firmware + ".log";
-  o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "zookeeper=3.8", "ssh-hostkeys=var", "failed-units=none"};
+  o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "zookeeper=3.8", "ssh-hostkeys=var", "failed-units=none",
+              "firstboot=installed"};
   auto c = mi::boot_check(o);
   for (const auto& l : c.status_lines) std::cout << "  [" << firmware << "] mi-status: " << l << "\n";
   for (const auto& f : c.failures) std::cout << "  [" << firmware << "] FAIL: " << f << "\n";

@@ -296,3 +296,12 @@ TEST_CASE("finalize: users log in by key only, no per-node identity, no build re
   REQUIRE(fs::is_empty(t + "/var"));
   fs::remove_all(d);
 }
+
+TEST_CASE("a baked-in binary brings the packages of its shared libraries") {
+  // This test binary links OpenSSL's libcrypto and libstdc++, like mi-firstboot.
+  auto pkgs = mi::runtime_packages(fs::read_symlink("/proc/self/exe"));
+  REQUIRE(contains(pkgs, "libc6"));
+  REQUIRE(contains(pkgs, "libssl3"));
+  REQUIRE(contains(pkgs, "libstdc++6"));
+  REQUIRE(mi::runtime_packages(std::string(MI_SOURCE_DIR) + "/overlays/README.md").empty());
+}
