@@ -415,9 +415,11 @@ def scenario_faults(args):
         zk_after = fb.status(bed, c1).get("zookeeper", {})
         if (zk_before.get("myid"), zk_before.get("ensemble")) != (zk_after.get("myid"), zk_after.get("ensemble")):
             raise Failure(f"c1's ensemble or myid changed across its crash: {zk_before} -> {zk_after}")
-        c2_members = [m for m in members(c1) if m["Name"] == "c2"]
-        if len(c2_members) != 1 or c2_members[0]["Status"] != 1:
-            raise Failure(f"c2 is not exactly one alive member after its restart: {c2_members}")
+        # Under 20% loss gossip may briefly suspect a node, so this is a wait, not a snapshot.
+        for n in controls:
+            wait_for(f"c2 exactly one alive member on {n.name} after its restart",
+                     lambda n=n: [(m["Name"], m["Status"]) for m in members(n) if m["Name"] == "c2"] == [("c2", 1)],
+                     FORM_TIMEOUT)
         # The outsiders are members nowhere (LAN or WAN, on any node) and not done.
         for n in controls:
             names = [m["Name"] for m in members(n)] + [m["Name"] for m in members(n, wan=True)]
