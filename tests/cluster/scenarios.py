@@ -175,7 +175,9 @@ def members(node, wan=False):
 
 def check_one_ensemble(fb, controls):
     """Same KV value seen through every control, same zoo.cfg server lines, myids matching."""
-    values = {n.name: ensemble_from_kv(n) for n in controls}
+    # Each read goes to the Consul leader; under loss one may time out, so retry reads.
+    values = {n.name: wait_for(f"KV {ENSEMBLE_KEY} read through {n.name}", lambda n=n: ensemble_from_kv(n), 60)
+              for n in controls}
     if len(set(values.values())) != 1:
         raise Failure(f"ensemble KV differs between nodes: {values}")
     ensemble = next(iter(values.values()))
