@@ -627,6 +627,9 @@ def main():
     p.add_argument("--binary", default=default_bin)
     p.add_argument("--cleanup-target", default="formation", help="scenario the cleanup test breaks")
     p.add_argument("--controls", type=int, default=3, help="bench: number of control nodes")
+    p.add_argument("--deadline", type=int, default=0,
+                   help="fail (and clean up, keeping logs) after this many seconds; below ctest's TIMEOUT, "
+                        "which would kill the harness before it can keep the logs")
     p.add_argument("scenario", choices=["substrate", "formation", "faults", "cleanup", "bench"])
     args = p.parse_args()
     if os.geteuid() != 0:
@@ -636,6 +639,11 @@ def main():
     if args.scenario in ("formation", "faults", "bench") and not os.access(args.binary, os.X_OK):
         print(f"mi-firstboot not built at {args.binary}")
         return 1
+    if args.deadline > 0:
+        def on_alarm(_signum, _frame):
+            raise Failure(f"the whole scenario's deadline of {args.deadline}s passed")
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(args.deadline)
     try:
         {"substrate": scenario_substrate, "formation": scenario_formation, "faults": scenario_faults,
          "cleanup": scenario_cleanup, "bench": scenario_bench}[args.scenario](args)

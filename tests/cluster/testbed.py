@@ -243,8 +243,8 @@ class Testbed:
         return False
 
     def cleanup(self):
-        # A second Ctrl-C or SIGTERM must not cut the cleanup short.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # A second Ctrl-C, a SIGTERM or the scenario's deadline alarm must not cut it short.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
             signal.signal(sig, signal.SIG_IGN)
         # Stop what the harness started, then everything else in each namespace (the
         # services that mi-firstboot started), then the namespaces themselves.
