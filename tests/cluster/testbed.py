@@ -15,7 +15,6 @@
 import ctypes
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -387,7 +386,3 @@ def netem_available():
         if not _netem:
             log("kernel has no sch_netem (tc: 'Specified qdisc kind is unknown'); using wire.py")
     return _netem
-
-
-def random_secret():
-    return "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40))
