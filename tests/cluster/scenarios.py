@@ -37,6 +37,7 @@ from testbed import Failure, Testbed, consul_json, log, wait_for, zk_srvr  # noq
 # holds, so they cost nothing when things are fast.
 FORM_TIMEOUT = float(os.environ.get("MI_CLUSTER_FORM_TIMEOUT", "360"))
 CLUSTER = "mi-test"
+DEFAULT_SECRET = "s3cret-for-tests-0123456789abcdef"
 
 
 # --- mi-firstboot as the tests drive it ---------------------------------------------------
@@ -58,9 +59,10 @@ class Firstboot:
         bed.on_failure.append(snap)
 
     def write_node_files(self, node, role, dc, control_count, discovery, peers=(), wan_join=(),
-                         secret="s3cret-for-tests-0123456789abcdef"):
+                         secret=None):
         """The node's baked-in defaults (cluster.yaml, schema of firstboot/config_sources.h)
         and its secret file, mode 0600 (never on a command line)."""
+        secret = secret or DEFAULT_SECRET
         secret_file = node.path("secret")
         fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -232,6 +234,43 @@ def check_kv_matches_zoo(ensemble, by_addr):
         raise Failure(f"KV ensemble (myid, address) pairs {sorted(pairs)} != zoo.cfg {sorted(want)}")
 
 
+def check_secrets_kept(bed, nodes, secret=DEFAULT_SECRET):
+    """The cluster secret and the gossip key derived from it appear in no log, no state or
+    status file, no process's command line or environment, and the files that must hold
+    key material are not world-readable (coding-guidelines.md: secrets)."""
+    for n in nodes:
+        conf = n.path("state", "etc", "consul.d", "consul.json")
+        with open(conf) as f:
+            gossip = json.load(f).get("encrypt", "")
+        if not gossip:
+            raise Failure(f"{n.name}: no gossip encrypt key in {conf}")
+        if os.stat(conf).st_mode & 0o007:
+            raise Failure(f"{n.name}: {conf} is world-accessible (mode {oct(os.stat(conf).st_mode)})")
+        needles = {"secret": secret.encode(), "gossip key": gossip.encode()}
+        for dirpath, dirs, files in os.walk(n.dir):
+            dirs[:] = [d for d in dirs if d not in ("raft", "serf", "version-2")]  # service data
+            for fn in files:
+                path = os.path.join(dirpath, fn)
+                if path in (n.path("secret"), conf) or os.path.getsize(path) > 50 << 20:
+                    continue
+                with open(path, "rb") as f:
+                    data = f.read()
+                for what, needle in needles.items():
+                    if needle in data:
+                        raise Failure(f"{n.name}: the {what} appears in {path}")
+        for pid in testbed.ns_pids(n.ns):
+            for part in ("cmdline", "environ"):
+                try:
+                    with open(f"/proc/{pid}/{part}", "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                for what, needle in needles.items():
+                    if needle in data:
+                        raise Failure(f"{n.name}: the {what} is in the {part} of pid {pid}")
+    log("secret and gossip key: in no log, state, status, command line or environment")
+
+
 def dig(bed, node, name, qtype="A"):
     r = bed.run_in(node, ["dig", "+short", "+time=2", "+tries=1", "@127.0.0.1", "-p", "8600", name, qtype],
                    check=False)
@@ -343,6 +382,7 @@ def scenario_formation(args):
         # mi-firstboot itself says it is done on every node.
         for n in controls + [compute, dc2]:
             wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
+        check_secrets_kept(bed, controls + [compute, dc2])
         # Running again on a node that is done changes nothing (every later boot does this).
         state_file = controls[0].path("state", "firstboot", "state.json")
         with open(state_file, "rb") as f:
