@@ -75,6 +75,9 @@ std::vector<GeneratedFile> consul_files(const WriterInput& in) {
                 {"serf_lan", in.cfg.ports.consul_serf_lan},
                 {"serf_wan", in.cfg.ports.consul_serf_wan}};
   j["disable_update_check"] = true;
+  // HashiCorp's production recommendation: Raft timing at 1x rather than the default 5x
+  // (which is tuned for the smallest instances); leader election takes ~1 s instead of ~7 s.
+  j["performance"] = {{"raft_multiplier", 1}};
   j["leave_on_terminate"] = false;
   j["skip_leave_on_interrupt"] = true;
   j["node_meta"] = {{"mi_role", role_name(c.role)}, {"mi_cluster", c.cluster}};
