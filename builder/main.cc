@@ -13,12 +13,8 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
-#if MI_HAVE_IMAGE_BUILD
-#include "builder/image_build.h"
-#endif
-#if MI_HAVE_BOOT
 #include "builder/boot.h"
-#endif
+#include "builder/image_build.h"
 
 namespace fs = std::filesystem;
 
@@ -235,7 +231,6 @@ int cmd_build(const BuildArgs& a) {
     std::cout << mi::format_plan(plan);
     return kOk;
   }
-#if MI_HAVE_IMAGE_BUILD
   // Every image carries mi-firstboot: without it a node never forms or joins a cluster.
   std::error_code ec;
   if (po.firstboot_binary.empty() || !fs::is_regular_file(po.firstboot_binary, ec))
@@ -284,11 +279,6 @@ int cmd_build(const BuildArgs& a) {
     for (const auto& absent : rp.absent)
       std::cout << "not in image " << s.name << "-" << rp.role << ": " << absent << "\n";
   return kOk;
-#else
-  throw mi::Error{"build",
-                  "this mibuild was built without the image pipeline (builder/image_build.cc); "
-                  "only --dry-run works"};
-#endif
 }
 
 struct BootArgs {
@@ -302,7 +292,6 @@ struct BootArgs {
 };
 
 int cmd_boot(const BootArgs& a) {
-#if MI_HAVE_BOOT
   mi::BootOptions o;
   o.image = a.image;
   o.firmware = a.firmware;
@@ -312,10 +301,6 @@ int cmd_boot(const BootArgs& a) {
   o.timeout_s = a.timeout_s;
   o.console_log = a.console_log;
   return mi::boot_image(o);
-#else
-  (void)a;
-  throw mi::Error{"boot", "this mibuild was built without builder/boot.cc"};
-#endif
 }
 
 int run(int argc, char** argv) {
