@@ -29,17 +29,7 @@ std::vector<std::string> list(const YAML::Node& n, const std::string& path, cons
   if (n.IsSequence()) {
     for (const auto& e : n) out.push_back(scalar(e, path, key + " entry"));
   } else {
-    std::string s = scalar(n, path, key);
-    size_t pos = 0;
-    while (pos <= s.size()) {
-      size_t comma = s.find(',', pos);
-      if (comma == std::string::npos) comma = s.size();
-      std::string item = s.substr(pos, comma - pos);
-      item.erase(0, item.find_first_not_of(" \t"));
-      item.erase(item.find_last_not_of(" \t") + 1);
-      if (!item.empty()) out.push_back(item);
-      pos = comma + 1;
-    }
+    out = split_list(scalar(n, path, key));
   }
   for (auto& e : out)
     if (e.empty()) throw Error(yaml_where(path, n), key + " has an empty entry");
@@ -64,6 +54,21 @@ YAML::Node load_yaml(const std::string& text, const std::string& path) {
   } catch (const YAML::Exception& e) {
     throw Error(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1), e.msg);
   }
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    std::string item = s.substr(pos, comma - pos);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+    pos = comma + 1;
+  }
+  return out;
 }
 
 std::string short_hostname(const std::string& h) { return h.substr(0, h.find('.')); }

@@ -5,6 +5,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "firstboot/config_sources.h"
+#include "firstboot/source_yaml.h"
 
 namespace mi::firstboot {
 namespace {
@@ -30,18 +31,6 @@ std::vector<std::string> split_kernel_args(const std::string& text, const std::s
   }
   if (in_quote) throw Error(where, "unterminated double quote");
   if (have) out.push_back(cur);
-  return out;
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    if (comma > pos) out.push_back(s.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
   return out;
 }
 
@@ -76,9 +65,9 @@ ConfigLayer parse_cmdline(const std::string& text, const std::string& where) {
     } else if (key == "discovery")
       L.discovery.set(v, where);
     else if (key == "peers")
-      L.static_peers.set(split_commas(v), where);
+      L.static_peers.set(split_list(v), where);
     else if (key == "wan_join")
-      L.wan_join.set(split_commas(v), where);
+      L.wan_join.set(split_list(v), where);
     else if (key == "node")
       L.node_name.set(v, where);
     else if (key == "address")

@@ -14,24 +14,6 @@
 #include "firstboot/source_yaml.h"
 
 namespace mi::firstboot {
-namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    std::string item = s.substr(pos, comma - pos);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-    pos = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 void parse_openstack_meta(const std::string& text, const std::string& where, ConfigLayer* L) {
   nlohmann::json j;

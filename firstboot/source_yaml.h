@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <string>
+#include <vector>
 
 #include "firstboot/config_sources.h"
 
@@ -17,6 +18,8 @@ YAML::Node load_yaml(const std::string& text, const std::string& path);
 // Applies the schema's keys from `map`; unknown keys are errors. `allow_secret`: only seeds
 // and user-data may carry `secret:` (the image's cluster.yaml is world-readable).
 void apply_mi_yaml(const YAML::Node& map, const std::string& path, bool allow_secret, ConfigLayer* layer);
+// "a, b,,c" → {"a", "b", "c"}: a comma-separated list, items trimmed, empty ones dropped.
+std::vector<std::string> split_list(const std::string& s);
 // The first label of a host name ("ip-10-0-0-11.ec2.internal" → "ip-10-0-0-11").
 std::string short_hostname(const std::string& h);
 
