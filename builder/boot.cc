@@ -93,7 +93,9 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
                        "-drive", "if=pflash,format=raw,unit=1,file=" + vars});
   // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
   a.insert(a.end(), {
-      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : ""),
+      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
+  for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
+  a.insert(a.end(), {
       // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
       // outside this VM.
       "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
@@ -113,6 +115,14 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
   bool degraded = false;
   std::istringstream in(console);
   for (std::string line; std::getline(in, line);) {
+    if (auto q = line.find("mi-cluster: "); q != std::string::npos) {
+      std::string s = line.substr(q + 12);
+      while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
+      if (s == "formed") c.cluster_formed = true;
+      c.cluster_lines.push_back(s);
+      if (auto eq = s.find('='); eq != std::string::npos) c.cluster[s.substr(0, eq)] = s.substr(eq + 1);
+      continue;
+    }
     auto p = line.find("mi-status: ");
     if (p == std::string::npos) continue;
     std::string s = line.substr(p + 11);
@@ -139,6 +149,23 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
     if (v == "broken") c.failures.push_back(k + " is installed but does not run");
   c.passed = c.reached_ready && c.failures.empty();
   return c;
+}
+
+std::string cluster_summary(const BootCheck& c) {
+  auto get = [&](const std::string& k) {
+    auto it = c.cluster.find(k);
+    return it == c.cluster.end() ? std::string("?") : it->second;
+  };
+  if (!c.cluster_formed) {
+    std::string last = c.cluster_lines.empty() ? "no mi-cluster lines on the console" : c.cluster_lines.back();
+    return "cluster not formed: " + last;
+  }
+  std::string members = get("consul-members");
+  std::string s = "cluster formed: " + get("role") + " node " + get("node") + " at " + get("address") +
+                  "; Consul leader " + get("consul-leader") + ", " + members + (members == "1" ? " member" : " members");
+  if (c.cluster.count("zookeeper-mode")) s += "; ZooKeeper " + get("zookeeper-mode");
+  if (c.cluster.count("zookeeper-dns")) s += "; zookeeper.service.consul -> " + get("zookeeper-dns");
+  return s;
 }
 
 BootCheck boot_check(const BootOptions& o) {
@@ -171,10 +198,16 @@ BootCheck boot_check(const BootOptions& o) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_s);
   std::string console;
   bool timed_out = false;
+  auto finished = [&](const std::string& con) {
+    bool status = con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
+    if (!status) return false;
+    if (con.find("mi-status: degraded") != std::string::npos || !o.wait_cluster) return true;
+    return con.find("mi-cluster: formed") != std::string::npos ||
+           con.find("mi-cluster: firstboot=failed") != std::string::npos;
+  };
   for (;;) {
     console = read_all(log);
-    if (console.find("mi-status: ready") != std::string::npos || console.find("mi-status: degraded") != std::string::npos)
-      break;
+    if (finished(console)) break;
     if (qemu_done) break;
     if (std::chrono::steady_clock::now() > deadline) { timed_out = true; break; }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling interval, not synchronisation
@@ -188,6 +221,9 @@ BootCheck boot_check(const BootOptions& o) {
 
   BootCheck c = evaluate_console(console, o.expect);
   c.console_log = log;
+  if (o.wait_cluster && !c.cluster_formed)
+    c.failures.push_back(c.cluster_lines.empty() ? "no mi-cluster lines (is mi-cluster-status.service in the image?)"
+                                                 : "cluster not formed; last: " + c.cluster_lines.back());
   if (timed_out) c.failures.insert(c.failures.begin(), "deadline of " + std::to_string(o.timeout_s) + " s passed");
   if (!qerr.empty()) c.failures.push_back("qemu: " + qerr);
   if (!c.failures.empty()) c.passed = false;
@@ -210,10 +246,13 @@ int boot_image(const BootOptions& o) {
     execvp(c[0], c.data());
     throw Error("qemu-system-x86_64", std::string("cannot start: ") + strerror(errno));
   }
-  std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with " << (o.firmware == "uefi" ? "OVMF" : "SeaBIOS") << ", up to " << o.timeout_s << " s" << std::endl;
+  std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with " << (o.firmware == "uefi" ? "OVMF" : "SeaBIOS")
+            << ", up to " << o.timeout_s << " s" << (o.wait_cluster ? ", until its cluster has formed" : "") << std::endl;
   BootCheck c = boot_check(o);
   for (const auto& l : c.status_lines) std::cout << "  " << l << "\n";
+  for (const auto& l : c.cluster_lines) std::cout << "  cluster: " << l << "\n";
   for (const auto& f : c.failures) std::cout << "FAIL: " << f << "\n";
+  if (o.wait_cluster) std::cout << cluster_summary(c) << "\n";
   std::cout << (c.passed ? "boot check passed" : "boot check FAILED") << " (console: " << c.console_log << ")" << std::endl;
   return c.passed ? 0 : 1;
 }

@@ -2,6 +2,7 @@
 // OVMF (UEFI) or SeaBIOS (BIOS), either interactively (serial console on this terminal) or as a check that watches the
 // serial console for the image's `mi-status:` lines and powers the VM off.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ struct BootOptions {
   // check: status values that must be seen besides the defaults (root=ro, var=rw,
   // multi-user=active, ready), e.g. "consul=1.8.7", "zookeeper=3.8" (a version matches its prefix).
   std::vector<std::string> expect;
+  // check: also wait for `mi-cluster: formed` (mi-cluster-status: first boot done, a Consul
+  // leader, ZooKeeper serving) and report the cluster in one line.
+  bool wait_cluster = true;
+  std::vector<std::string> drives;  // extra read-only raw drives, e.g. a NoCloud seed (`mibuild seed`)
 };
 
 // What a check saw on the console.
@@ -27,7 +32,14 @@ struct BootCheck {
   std::vector<std::string> status_lines;   // "root=ro", "var=rw", "consul=1.8.7", ...
   std::vector<std::string> failures;       // human-readable reasons
   std::string console_log;                 // path of the saved console
+  bool cluster_formed = false;             // "mi-cluster: formed" seen
+  std::vector<std::string> cluster_lines;  // "role=all-in-one", "consul-leader=10.0.2.15", ...
+  std::map<std::string, std::string> cluster;  // the same as key → value
 };
+
+// One line a person reads: "cluster formed: all-in-one node all-in-one-3f9a1c at 10.0.2.15;
+// Consul leader 10.0.2.15, 1 member; ZooKeeper standalone; zookeeper.service.consul -> 10.0.2.15".
+std::string cluster_summary(const BootCheck& c);
 
 // Runs the image. Interactive: returns QEMU's exit status. Check: prints what it saw and
 // returns 0 when every check passed, else 1. Throws mi::Error for set-up problems.

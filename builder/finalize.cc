@@ -176,9 +176,10 @@ void finalize_rootfs(const FinalizeRequest& req) {
 
   write_file_atomic(t + "/etc/fstab", image_fstab(req.root_partuuid, req.var_partuuid));
   write_file_atomic(t + "/etc/hostname", req.hostname + "\n");
+  // No 127.0.1.1 line: every clone gets its own name on first boot (mi-firstboot), which
+  // nss-myhostname resolves; a name baked in here would be the same on every node.
   write_file_atomic(t + "/etc/hosts",
-                    "127.0.0.1\tlocalhost\n127.0.1.1\t" + req.hostname +
-                        "\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n");
+                    "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n");
 
   // Identity that clones must not share: an empty machine-id means "first boot" to systemd;
   // SSH host keys are made on first boot under /var (overlays/base, mi-ssh-hostkeys).

@@ -32,10 +32,11 @@ namespace {
 
 // What every image needs whatever the role says: a kernel with an initramfs, systemd as init
 // with networkd + resolved, systemd-boot for UEFI, GRUB's i386-pc images for BIOS, and sshd for
-// the users' keys.
+// the users' keys; libnss-myhostname resolves the host name mi-firstboot gives each node (the
+// read-only /etc/hosts cannot name it).
 std::vector<std::string> required_packages(const Spec& spec) {
   return {spec.base.kernel, "initramfs-tools", "systemd", "systemd-sysv", "systemd-resolved", "systemd-boot-efi",
-          "udev", "dbus", "openssh-server", "grub-pc-bin"};
+          "udev", "dbus", "openssh-server", "grub-pc-bin", "libnss-myhostname"};
 }
 
 void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
@@ -247,7 +248,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   fin.users = spec.users;
   fin.enable = {"systemd-networkd.service", "systemd-resolved.service"};
   // The base overlay's units, when it is applied (their absence shows on the console check).
-  for (const char* u : {"mi-ssh-hostkeys.service", "mi-console-status.service"})
+  for (const char* u : {"mi-machine-id.service", "mi-ssh-hostkeys.service", "mi-firstboot.service",
+                        "mi-cluster-status.service", "mi-console-status.service"})
     for (const auto& o : fin.overlay_dirs)
       if (fs::exists(o + "/usr/lib/systemd/system/" + u) || fs::exists(o + "/etc/systemd/system/" + u)) {
         fin.enable.push_back(u);

@@ -15,6 +15,7 @@
 #include "common/files.h"
 #include "builder/boot.h"
 #include "builder/image_build.h"
+#include "builder/seed.h"
 
 namespace fs = std::filesystem;
 
@@ -38,6 +39,7 @@ const char* kTopHelp =
     "    mibuild validate [SPEC]\n"
     "    mibuild roles [SPEC]\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
+    "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
     "    mibuild --version | --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -117,13 +119,14 @@ const char* kBootHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
-    "                 [--console-log FILE]\n"
+    "                 [--console-log FILE] [--seed SEED] [--no-cluster]\n"
     "\n"
     "DESCRIPTION\n"
     "    Boots IMAGE (raw or qcow2, never modified: QEMU runs on a snapshot) with software emulation.\n"
     "    Interactive by default: the serial console is this terminal (Ctrl-a x quits). With --check\n"
-    "    it runs headless, waits for the image's `mi-status:` lines on the serial console, prints\n"
-    "    them, powers the VM off and exits 0 when every check passed.\n"
+    "    it runs headless, waits for the image's `mi-status:` lines on the serial console and for\n"
+    "    its `mi-cluster: formed` line (first boot done, a Consul leader, ZooKeeper serving), prints\n"
+    "    them and the cluster in one line, powers the VM off and exits 0 when every check passed.\n"
     "\n"
     "OPTIONS\n"
     "    IMAGE                  the disk image\n"
@@ -133,6 +136,41 @@ const char* kBootHelp =
     "    --check                headless check of the mi-status lines\n"
     "    --timeout S            --check: seconds to wait for \"mi-status: ready\" (default: 900)\n"
     "    --console-log FILE     --check: where the console is saved (default: IMAGE.console.log)\n"
+    "    --seed SEED            attach SEED (from `mibuild seed`) as a read-only drive\n"
+    "    --no-cluster           --check: do not wait for the cluster, only for the system\n"
+    "    -h, --help             this text\n"
+    "\n";
+
+const char* kSeedHelp =
+    "NAME\n"
+    "    mibuild seed - write the NoCloud seed a node or fleet boots with\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [--role ROLE]\n"
+    "                 [--node NAME] [--address IP] [--iface NAME] [--instance-id ID] [--cluster NAME]\n"
+    "                 [--datacenter DC] [--control-count N] [--discovery METHOD] [--peers IP,...]\n"
+    "                 [--wan-join IP,...]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Writes SEED, a small file system labelled CIDATA with NoCloud `meta-data` and `user-data`\n"
+    "    (#cloud-config, key `mi:`), as ISO 9660 (default) or FAT, without mounting anything, mode\n"
+    "    0600. Attached to a VM (a CD-ROM or a read-only disk) or written to a USB stick, it gives\n"
+    "    mi-firstboot the fleet secret, which no image carries, and any field set here, which\n"
+    "    overrides the image's defaults. Without --node every node names itself from its\n"
+    "    machine-id, so one seed serves a whole fleet. The secret is read from FILE (one line,\n"
+    "    mode 0600 or 0640); --new-secret makes FILE first (64 random hex digits, mode 0600).\n"
+    "\n"
+    "OPTIONS\n"
+    "    --secret-file FILE     the fleet secret (required)\n"
+    "    --new-secret           create FILE with a new secret (refuses to overwrite one)\n"
+    "    -o, --out SEED         the seed image to write (required)\n"
+    "    --format iso|vfat      file system (default: iso)\n"
+    "    --role ROLE            control, compute or all-in-one (default: the image's)\n"
+    "    --node NAME            this node's name (default: <role>-<6 hex of its machine-id>)\n"
+    "    --address IP, --iface NAME    the address to bind, or the interface to take it from\n"
+    "    --instance-id ID       NoCloud instance id (default: derived from the contents)\n"
+    "    --cluster, --datacenter, --control-count, --discovery, --peers, --wan-join\n"
+    "                           cluster settings (default: the image's, from the spec's cluster block)\n"
     "    -h, --help             this text\n"
     "\n";
 
@@ -159,6 +197,7 @@ int cmd_validate(const std::string& spec_file) {
   if (!read_spec(spec_file, r, true)) return kUsage;
   std::cout << spec_file << ": valid (roles: " << join(r.spec.roles, ", ")
             << "; formats: " << join(r.spec.formats, ", ") << ")\n";
+  for (const auto& n : mi::cluster_notes(r.spec)) std::cout << "  " << n << "\n";
   return kOk;
 }
 
@@ -289,6 +328,8 @@ struct BootArgs {
   bool check = false;
   int timeout_s = 900;
   std::string console_log;
+  std::vector<std::string> seeds;
+  bool no_cluster = false;
 };
 
 int cmd_boot(const BootArgs& a) {
@@ -300,6 +341,8 @@ int cmd_boot(const BootArgs& a) {
   o.check = a.check;
   o.timeout_s = a.timeout_s;
   o.console_log = a.console_log;
+  o.drives = a.seeds;
+  o.wait_cluster = !a.no_cluster;
   return mi::boot_image(o);
 }
 
@@ -345,7 +388,29 @@ int run(int argc, char** argv) {
   boot->add_flag("--check", bo.check);
   boot->add_option("--timeout", bo.timeout_s)->check(CLI::Range(1, 86400));
   boot->add_option("--console-log", bo.console_log);
+  boot->add_option("--seed", bo.seeds)->allow_extra_args(false);
+  boot->add_flag("--no-cluster", bo.no_cluster);
   boot->add_flag("-h,--help", boot_help);
+
+  mi::SeedRequest sr;
+  bool seed_help = false, new_secret = false;
+  CLI::App* seed = app.add_subcommand("seed");
+  seed->add_option("--secret-file", sr.secret_file);
+  seed->add_flag("--new-secret", new_secret);
+  seed->add_option("-o,--out", sr.out);
+  seed->add_option("--format", sr.format)->check(CLI::IsMember({"iso", "vfat"}));
+  seed->add_option("--role", sr.role);
+  seed->add_option("--node", sr.node);
+  seed->add_option("--address", sr.address);
+  seed->add_option("--iface", sr.interface);
+  seed->add_option("--instance-id", sr.instance_id);
+  seed->add_option("--cluster", sr.cluster);
+  seed->add_option("--datacenter", sr.datacenter);
+  seed->add_option("--control-count", sr.control_count);
+  seed->add_option("--discovery", sr.discovery);
+  seed->add_option("--peers", sr.peers)->delimiter(',')->allow_extra_args(false);
+  seed->add_option("--wan-join", sr.wan_join)->delimiter(',')->allow_extra_args(false);
+  seed->add_flag("-h,--help", seed_help);
 
   auto usage = [](const std::string& why, const std::string& cmd) {
     std::cerr << "mibuild: " << why << "\n(see `mibuild " << (cmd.empty() ? "" : cmd + " ") << "--help`)\n";
@@ -362,6 +427,7 @@ int run(int argc, char** argv) {
   if (validate_help) return std::cout << kValidateHelp << kExit, kOk;
   if (roles_help) return std::cout << kRolesHelp << kExit, kOk;
   if (boot_help) return std::cout << kBootHelp << kExit, kOk;
+  if (seed_help) return std::cout << kSeedHelp << kExit, kOk;
   if (version) return std::cout << "mibuild " << mi::mibuild_version() << "\n", kOk;
   if (help) return std::cout << kTopHelp << kExit, kOk;
 
@@ -374,6 +440,17 @@ int run(int argc, char** argv) {
   if (boot->parsed()) {
     if (bo.image.empty()) return usage("boot: IMAGE is required", "boot");
     return cmd_boot(bo);
+  }
+  if (seed->parsed()) {
+    if (sr.secret_file.empty()) return usage("seed: --secret-file is required (the fleet secret)", "seed");
+    if (sr.out.empty()) return usage("seed: -o SEED is required", "seed");
+    if (new_secret) {
+      mi::make_fleet_secret(sr.secret_file);
+      std::cout << "wrote " << sr.secret_file << " (a new fleet secret, mode 0600)\n";
+    }
+    mi::write_seed(sr);
+    std::cout << "wrote " << sr.out << " (NoCloud seed, " << sr.format << ", label CIDATA, mode 0600)\n";
+    return kOk;
   }
   std::cerr << kTopHelp << kExit;
   return kUsage;

@@ -95,7 +95,7 @@ std::string cluster_defaults_yaml(const Spec& spec, const std::string& role) {
   e << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << cl.name;
   e << YAML::Key << "datacenter" << YAML::Value << cl.datacenter;
-  e << YAML::Key << "control_count" << YAML::Value << cl.control_count;
+  e << YAML::Key << "control_count" << YAML::Value << role_control_count(spec, role);
   e << YAML::Key << "discovery" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "method" << YAML::Value << cl.discovery.method;
   e << YAML::Key << "peers" << YAML::Value << YAML::Flow << cl.discovery.peers;
@@ -109,6 +109,41 @@ std::string cluster_defaults_yaml(const Spec& spec, const std::string& role) {
   e << YAML::EndMap;
   return "# Written by mibuild from the spec's cluster block: mi-firstboot's image defaults.\n" +
          std::string(e.c_str()) + "\n";
+}
+
+int role_control_count(const Spec& spec, const std::string& role) {
+  return role == "all-in-one" ? 1 : spec.cluster.control_count;
+}
+
+std::vector<std::string> cluster_notes(const Spec& spec) {
+  const ClusterDefaults& cl = spec.cluster;
+  std::vector<std::string> notes;
+  bool has_control = false;
+  for (const auto& r : spec.roles) has_control |= r == "control" || r == "all-in-one";
+  for (const auto& r : spec.roles) {
+    int n = role_control_count(spec, r);
+    std::string how = cl.discovery.method + " discovery";
+    if (r == "all-in-one") {
+      notes.push_back(r + ": forms a one-node cluster by itself (control_count 1 for this role); no seed needed, it "
+                          "makes its own fleet secret");
+    } else if (r == "control" || r == "compute") {
+      std::string need = r == "control" ? std::to_string(n) + " control nodes booted with one fleet secret (a seed: "
+                                                              "`mibuild seed`), found by " + how
+                                        : "joins the " + std::to_string(n) + " control nodes it finds by " + how;
+      if (cl.discovery.method == "static" && int(cl.discovery.peers.size()) < n)
+        notes.push_back(r + ": cannot form a cluster with these defaults: static discovery lists " +
+                        std::to_string(cl.discovery.peers.size()) + " peers but control_count is " +
+                        std::to_string(n) + " (name the peers, or give them per node in a seed)");
+      else if (r == "compute" && !has_control)
+        notes.push_back(r + ": " + need + "; this spec builds no control image, so they come from another");
+      else
+        notes.push_back(r + ": " + need);
+    } else {
+      notes.push_back(r + ": not a role mi-firstboot knows: each node's seed or kernel command line must name its "
+                          "role (control, compute or all-in-one)");
+    }
+  }
+  return notes;
 }
 
 Plan make_plan(const Spec& spec, const PlanOptions& opts) {

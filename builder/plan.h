@@ -60,7 +60,15 @@ std::string format_plan(const Plan& plan);
 // /usr/lib/mi/cluster.yaml as baked into `role`'s image: the spec's cluster block, and the
 // role when it is one mi-firstboot knows (control, compute, all-in-one). Read by
 // firstboot/source_cluster_yaml.cc (docs/firstboot.md); part of the firstboot stage's key.
+// Per-role defaults: an all-in-one image is one machine, so it expects one control node
+// (control_count 1) and forms its cluster alone; control and compute keep the spec's count.
 std::string cluster_defaults_yaml(const Spec& spec, const std::string& role);
+int role_control_count(const Spec& spec, const std::string& role);
+
+// What each built role's defaults mean for forming a cluster, one line per role, for
+// `mibuild validate`: "all-in-one: forms a one-node cluster by itself", "control: 3 control
+// nodes ...", and "cannot form a cluster: ..." where the defaults cannot.
+std::vector<std::string> cluster_notes(const Spec& spec);
 
 // Where mibuild finds mi-firstboot to bake in: $MI_FIRSTBOOT_BINARY, else the build tree's.
 std::string default_firstboot_binary();

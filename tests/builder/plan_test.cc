@@ -184,3 +184,28 @@ TEST_CASE("make_plan refuses unknown roles and unsupported formats") {
   o.formats = {"vhd"};
   CHECK_THROWS_WITH(mi::make_plan(s, o), "formats: format 'vhd' is not yet supported (supported: raw, qcow2)");
 }
+
+TEST_CASE("per-role cluster defaults: all-in-one expects one control node, control and compute the spec's count") {
+  mi::test::TempSpec t(
+      "name: t\n"
+      "roles: [control, compute, all-in-one]\n"
+      "cluster:\n"
+      "  control_count: 5\n"
+      "  discovery:\n"
+      "    method: static\n"
+      "    peers: [10.0.0.11, 10.0.0.12]\n",
+      {{"control", "name: control\n"}, {"compute", "name: compute\n"}, {"all-in-one", "name: all-in-one\ninclude: [control, compute]\n"}});
+  mi::Spec s = mi::load_spec(t.spec());
+  CHECK(mi::role_control_count(s, "all-in-one") == 1);
+  CHECK(mi::role_control_count(s, "control") == 5);
+  CHECK(mi::role_control_count(s, "compute") == 5);
+  CHECK(mi::cluster_defaults_yaml(s, "all-in-one").find("control_count: 1\n") != std::string::npos);
+  CHECK(mi::cluster_defaults_yaml(s, "control").find("control_count: 5\n") != std::string::npos);
+  auto notes = mi::cluster_notes(s);
+  REQUIRE(notes.size() == 3);
+  // Two static peers cannot make five control nodes: validate says so.
+  CHECK(notes[0].find("control: cannot form a cluster with these defaults: static discovery lists 2 peers but "
+                      "control_count is 5") == 0);
+  CHECK(notes[1].find("compute: cannot form a cluster") == 0);
+  CHECK(notes[2].find("all-in-one: forms a one-node cluster by itself") == 0);
+}

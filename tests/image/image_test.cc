@@ -1,8 +1,9 @@
-// Image tier: builds the default spec's all-in-one image with the real `mibuild` binary, looks
-// inside it with libguestfs (nothing a clone must not share, the right units enabled), then
-// boots it under QEMU/TCG with OVMF (UEFI) and with SeaBIOS (BIOS) and asserts from the serial
-// console (mi-console-status) that it reached multi-user.target with a read-only erofs root, a
-// writable ext4 /var, Consul 1.8.7 and ZooKeeper 3.8 installed and running.
+// Image tier: the default spec's all-in-one image (built once by the image_build test), looked
+// inside with libguestfs (nothing a clone must not share, the right units enabled), then booted
+// under QEMU/TCG with OVMF (UEFI), with no seed at all: it must form its one-node cluster by
+// itself (mi-cluster-status: first boot done, Consul leader, ZooKeeper standalone, the service
+// name resolving); and with SeaBIOS (BIOS): a read-only erofs root, a writable ext4 /var,
+// Consul 1.8.7 and ZooKeeper 3.8 installed, no failed unit (mi-console-status).
 #include <catch2/catch.hpp>
 
 #include <stdlib.h>
@@ -20,7 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The built image, shared by the test cases (built once, in order).
+// The all-in-one image, built once for the whole image tier by the `image_build` test (a ctest
+// fixture) into $MI_IMAGE_DIR.
 std::string g_image;
 std::string g_dir;
 
@@ -33,47 +35,27 @@ std::string guestfish(const std::string& image, const std::string& script) {
   return mi::run({"guestfish", "--ro", "-a", image}, o).out;
 }
 
-// Development shortcut: MI_IMAGE_TEST_REUSE=<image> tests an image built before (never set in CI).
-bool reuse() {
-  const char* dev = getenv("MI_IMAGE_TEST_REUSE");
-  if (!dev) return false;
-  g_image = dev;
-  g_dir = fs::path(dev).parent_path();
-  setenv("MI_KEEP_IMAGE", "1", 1);
-  std::cout << "MI_IMAGE_TEST_REUSE set: testing " << g_image << " without building it" << std::endl;
-  return true;
+void find_image() {
+  if (!g_image.empty()) return;
+  const char* dir = getenv("MI_IMAGE_DIR");
+  REQUIRE(dir != nullptr);  // set by tests/image/CMakeLists.txt
+  g_dir = dir;
+  g_image = g_dir + "/mi-all-in-one.qcow2";
+  std::cout << "testing " << g_image << " (built by the image_build test)" << std::endl;
+  REQUIRE(fs::exists(g_image));
 }
 
 }  // namespace
 
-TEST_CASE("mibuild builds the all-in-one image", "[image]") {
-  if (reuse()) return;
-  char t[] = "/var/tmp/mi-image-test.XXXXXX";
-  REQUIRE(mkdtemp(t) != nullptr);
-  g_dir = t;
-  std::string mibuild = std::string(MI_BINARY_DIR) + "/builder/mibuild";
-  REQUIRE(fs::exists(mibuild));
-  mi::RunOptions o;
-  o.check = false;
-  o.cwd = MI_SOURCE_DIR;
-  o.timeout_seconds = 1800;
-  auto r = mi::run({mibuild, "build", std::string(MI_SOURCE_DIR) + "/spec.yaml", "-r", "all-in-one", "-f", "qcow2", "-o",
-                    g_dir + "/out", "--work-dir", g_dir + "/work"},
-                   o);
-  std::cout << r.out << r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0) << std::endl;
-  REQUIRE(r.exit_code == 0);
-  g_image = g_dir + "/out/mi-all-in-one.qcow2";
-  REQUIRE(fs::exists(g_image));
-  REQUIRE(fs::exists(g_dir + "/out/manifest.json"));
-  REQUIRE_FALSE(fs::exists(g_dir + "/out/mi-all-in-one.raw"));  // only the formats asked for
+TEST_CASE("the built image passes qemu-img check", "[image]") {
+  find_image();
   auto check = mi::run({"qemu-img", "check", g_image}, {.check = false});
   INFO(check.out << check.err);
   REQUIRE(check.exit_code == 0);
 }
 
 TEST_CASE("the image holds no per-node identity and enables the right units", "[image]") {
-  if (g_image.empty()) reuse();
-  REQUIRE_FALSE(g_image.empty());
+  find_image();
   std::string out = guestfish(g_image,
                               "run\n"
                               "mount-ro /dev/sda2 /\n"
@@ -84,6 +66,12 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
                               "echo zookeeper-enabled\nexists /etc/systemd/system/multi-user.target.wants/zookeeper.service\n"
                               "echo status-enabled\nexists /etc/systemd/system/multi-user.target.wants/mi-console-status.service\n"
                               "echo networkd-enabled\nexists /etc/systemd/system/multi-user.target.wants/systemd-networkd.service\n"
+                              "echo firstboot-enabled\nexists /etc/systemd/system/multi-user.target.wants/mi-firstboot.service\n"
+                              "echo cluster-status-enabled\nexists /etc/systemd/system/multi-user.target.wants/mi-cluster-status.service\n"
+                              "echo machine-id-enabled\nexists /etc/systemd/system/sysinit.target.wants/mi-machine-id.service\n"
+                              "echo hosts\ncat /etc/hosts\n"
+                              "echo hostname\ncat /etc/hostname\n"
+                              "echo var-mi\nglob-expand /var/lib/mi/*\n"
                               "echo dhcp\ncat /etc/systemd/network/80-mi-dhcp.network\n"
                               "echo pins\ncat /etc/apt/preferences.d/mi-pins\n"
                               "echo fstab\ncat /etc/fstab\n"
@@ -95,7 +83,9 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
   std::map<std::string, std::string> sec;
   {
     static const std::set<std::string> marks = {"machine-id-size", "ssh-host-keys", "consul-enabled",
-                                                "zookeeper-enabled", "status-enabled", "networkd-enabled", "dhcp",
+                                                "zookeeper-enabled", "status-enabled", "networkd-enabled", "firstboot-enabled",
+                                                "cluster-status-enabled", "machine-id-enabled", "hosts", "hostname",
+                                                "var-mi", "dhcp",
                                                 "pins", "fstab", "apt-lists", "cluster", "end"};
     std::istringstream in(out);
     std::string cur;
@@ -118,48 +108,65 @@ TEST_CASE("the image holds no per-node identity and enables the right units", "[
   CHECK(section("fstab").find("\terofs\tro") != std::string::npos);
   CHECK(section("apt-lists") == "");
   CHECK(section("cluster").find("datacenter") != std::string::npos);
+  // The image runs first boot on every boot, keeps its machine-id on /var, reports on the console.
+  CHECK(section("firstboot-enabled") == "true");
+  CHECK(section("cluster-status-enabled") == "true");
+  CHECK(section("machine-id-enabled") == "true");
+  // Nothing per node: no baked host name in /etc/hosts, no state, no secret on /var.
+  CHECK(section("hosts").find("127.0.1.1") == std::string::npos);
+  CHECK(section("var-mi") == "");
+  // An all-in-one image forms its one-node cluster alone; no secret in its defaults.
+  CHECK(section("cluster").find("control_count: 1") != std::string::npos);
+  CHECK(section("cluster").find("role: all-in-one") != std::string::npos);
+  CHECK(section("cluster").find("secret") == std::string::npos);
 }
 
 namespace {
 
-mi::BootCheck boot(const std::string& firmware) {
+mi::BootCheck boot(const std::string& firmware, bool cluster) {
   mi::BootOptions o;
   o.image = g_image;
   o.firmware = firmware;
   o.check = true;
-  o.timeout_s = 900;
+  o.wait_cluster = cluster;
+  o.timeout_s = 1200;
   o.memory_mb = 2048;
   o.console_log = g_dir + "/console-" + firmware + ".log";
   o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "zookeeper=3.8", "ssh-hostkeys=var", "failed-units=none",
-              "firstboot=installed"};
+              "firstboot=installed", "firstboot-unit=enabled", "machine-id=set"};
   auto c = mi::boot_check(o);
   for (const auto& l : c.status_lines) std::cout << "  [" << firmware << "] mi-status: " << l << "\n";
+  for (const auto& l : c.cluster_lines) std::cout << "  [" << firmware << "] mi-cluster: " << l << "\n";
+  if (cluster) std::cout << "  [" << firmware << "] " << mi::cluster_summary(c) << "\n";
   for (const auto& f : c.failures) std::cout << "  [" << firmware << "] FAIL: " << f << "\n";
   std::cout << "console: " << c.console_log << std::endl;
   return c;
 }
 
-bool g_booted_uefi = false;
-
 }  // namespace
 
-TEST_CASE("the image boots under QEMU/TCG with OVMF (UEFI) and reports itself healthy", "[image]") {
-  if (g_image.empty()) reuse();
-  REQUIRE_FALSE(g_image.empty());
-  auto c = boot("uefi");
+TEST_CASE("with no seed at all, the all-in-one VM forms its one-node cluster (UEFI, OVMF)", "[image]") {
+  find_image();
+  auto c = boot("uefi", true);
   REQUIRE(c.reached_ready);
   REQUIRE(c.failures.empty());
   REQUIRE(c.passed);
-  g_booted_uefi = true;
+  REQUIRE(c.cluster_formed);
+  auto& k = c.cluster;
+  CHECK(k["role"] == "all-in-one");
+  CHECK(k["firstboot"] == "done");
+  CHECK(k["node"].rfind("all-in-one-", 0) == 0);  // named from its machine-id, not the image
+  CHECK(k["node"].size() == std::string("all-in-one-").size() + 6);
+  CHECK(k["consul-members"] == "1");
+  CHECK(k["consul-leader"] == k["address"]);
+  CHECK(k["zookeeper-mode"] == "standalone");
+  CHECK(k["zookeeper-dns"] == k["address"]);  // the service name resolves through dnsmasq
 }
 
 TEST_CASE("the same image boots under QEMU/TCG with SeaBIOS (BIOS) and reports itself healthy", "[image]") {
-  if (g_image.empty()) reuse();
-  REQUIRE_FALSE(g_image.empty());
-  auto c = boot("bios");
+  find_image();
+  auto c = boot("bios", false);
   REQUIRE(c.reached_ready);
   REQUIRE(c.failures.empty());
   REQUIRE(c.passed);
-  // Clean up only when everything passed: a failure leaves the image and consoles for a look.
-  if (g_booted_uefi && getenv("MI_KEEP_IMAGE") == nullptr) fs::remove_all(g_dir);
 }
