@@ -252,8 +252,9 @@ int boot_image(const BootOptions& o) {
   for (const auto& l : c.status_lines) std::cout << "  " << l << "\n";
   for (const auto& l : c.cluster_lines) std::cout << "  cluster: " << l << "\n";
   for (const auto& f : c.failures) std::cout << "FAIL: " << f << "\n";
-  if (o.wait_cluster) std::cout << cluster_summary(c) << "\n";
   std::cout << (c.passed ? "boot check passed" : "boot check FAILED") << " (console: " << c.console_log << ")" << std::endl;
+  // Last, so that it is the line a user reads.
+  if (o.wait_cluster) std::cout << cluster_summary(c) << std::endl;
   return c.passed ? 0 : 1;
 }
 

@@ -272,6 +272,30 @@ class Fleet:
             time.sleep(2)  # polling the consoles, with a deadline
 
 
+def print_breakdown(vms, last_start):
+    """Where the time went, per VM, from the consoles (mi-cluster-status polls every 3 s, so
+    each figure is good to about 3 s): booting until first boot starts, discovery, Consul
+    (until the zookeeper step), ZooKeeper and the rest (until `formed`)."""
+    print("\nformation breakdown (seconds; from each VM's start, and from the last start):", flush=True)
+    print(f"{'vm':4} {'boot':>6} {'discover':>9} {'consul':>7} {'zookeeper':>10} {'rest':>6} {'formed':>7} {'after last':>11}")
+    for vm in vms:
+        c = vm.console
+        t = [vm.started_at,
+             c.first(r"mi-cluster: firstboot="),
+             c.first(r"mi-cluster: firstboot=.*\b(consul|zookeeper|writers|register)\b") ,
+             c.first(r"mi-cluster: firstboot=.*\b(zookeeper|writers|register)\b"),
+             c.first(r"mi-cluster: firstboot=.*\b(writers|register|done)\b"),
+             c.first(r"mi-cluster: formed")]
+        # A phase too short to be seen between two polls takes the next one's start.
+        for i in range(len(t) - 2, 0, -1):
+            if t[i] is None:
+                t[i] = t[i + 1]
+        d = [(t[i + 1] - t[i]) if t[i] is not None and t[i + 1] is not None else float("nan") for i in range(5)]
+        print(f"{vm.name:4} {d[0]:6.0f} {d[1]:9.0f} {d[2]:7.0f} {d[3]:10.0f} {d[4]:6.0f} "
+              f"{t[5] - t[0]:7.0f} {t[5] - last_start:11.0f}", flush=True)
+    print(flush=True)
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
@@ -320,6 +344,7 @@ def main():
         fleet.wait_formed(fleet.vms, remaining, "the fleet")
         formed_at = max(vm.console.first(r"mi-cluster: formed") for vm in fleet.vms)
         log(f"fleet formed {formed_at - last_start:.0f} s after the last VM started")
+        print_breakdown(fleet.vms, last_start)
 
         cl = {vm.name: vm.console.cluster() for vm in fleet.vms}
         for n, kv in cl.items():
