@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
     c->add_option("--config-drive-dir", opts.sources.configdrive_dir,
                   "an OpenStack config drive directory (openstack/latest/...); given: no device search");
     c->add_flag("--no-seed-search", no_seed_search, "do not look for cidata/config-2 devices");
+    c->add_option("--machine-id-file", opts.sources.machine_id_file,
+                  "machine-id the default node name is made from (<role>-<first 6 hex>)")
+        ->capture_default_str();
     c->add_option("--metadata-url", metadata_url, "cloud metadata service (\"\" = none)")->capture_default_str();
     c->add_option("--state-dir", opts.state_dir,
                   "state and generated configuration (default: state_dir of the config, /var/lib/mi)");
