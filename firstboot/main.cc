@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
                    "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
                    "boot later (-1: until SIGTERM)")
       ->capture_default_str();
+  run_cmd->add_flag("--set-hostname", opts.set_hostname,
+                    "set the kernel host name to the node name (on every run) when they differ");
 
   auto* plan_cmd =
       app.add_subcommand("plan", "print every file run would write and every service it would start; touch nothing");

@@ -122,6 +122,18 @@ std::string join_list(const std::vector<std::string>& v, const char* sep = ", ")
 }
 
 // ---------------------------------------------------------------- 1 identity
+// --set-hostname: the kernel host name follows the node name (an image's baked host name is
+// the same on every clone).
+void ensure_hostname(Context& c) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) throw Error("gethostname", strerror(errno));
+  const std::string& name = c.cfg.node_name;
+  if (name == host) return;
+  if (sethostname(name.data(), name.size()) != 0)
+    throw Error("sethostname", "cannot set the host name to '" + name + "': " + strerror(errno));
+  c.say("set the host name to '" + name + "' (was '" + host + "')");
+}
+
 void step_identity(Context& c, bool replay) {
   auto& st = c.st;
   if (!st.cluster.empty() && st.cluster != c.cfg.cluster)
@@ -134,6 +146,7 @@ void step_identity(Context& c, bool replay) {
     c.say("keeping committed node name '" + st.node_name + "' (configuration says '" + c.cfg.node_name + "')");
     c.cfg.node_name = st.node_name;
   }
+  if (c.opts.set_hostname) ensure_hostname(c);
   if (!replay) {
     // Made here, on /var, never taken from the image: every node boots the same image.
     if (st.node_id.empty()) st.node_id = random_hex(16);

@@ -30,6 +30,10 @@ struct FirstbootOptions {
   // booting later (compute nodes, replacements) find this one; -1 = until SIGTERM/SIGINT.
   // (During the run itself a node with beacon discovery always answers.)
   int serve_beacon_s = 0;
+  // The identity step (on every run, also a replay) sets the kernel host name to the node
+  // name when they differ (sethostname(2)). Off by default: tests share the host's UTS
+  // namespace.
+  bool set_hostname = false;
 };
 
 enum class Outcome { done, timed_out };
