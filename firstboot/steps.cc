@@ -29,6 +29,7 @@
 #include "firstboot/agreement.h"
 #include "firstboot/beacon.h"
 #include "firstboot/discovery.h"
+#include "firstboot/fleet_secret.h"
 #include "firstboot/zk_client.h"
 
 namespace mi::firstboot {
@@ -83,20 +84,6 @@ bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
   }
 }
 
-std::string random_hex(size_t bytes) {
-  std::string buf(bytes, '\0');
-  size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = getrandom(buf.data() + got, bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error("getrandom", strerror(errno));
-    }
-    got += size_t(n);
-  }
-  return to_hex(reinterpret_cast<const uint8_t*>(buf.data()), bytes);
-}
-
 std::string random_uuid() {
   std::string h = random_hex(16);
   h[12] = '4';                                                  // version 4
@@ -134,7 +121,40 @@ void ensure_hostname(Context& c) {
   c.say("set the host name to '" + name + "' (was '" + host + "')");
 }
 
-void step_identity(Context& c, bool replay) {
+// The fleet secret (fleet_secret.h): persisted, reused, or made by a one-node all-in-one.
+// Without one the node waits (never forms an unauthenticated cluster, never fails for it),
+// re-reading the config sources every poll interval: a seed may be attached later. False
+// when the run's deadline passed meanwhile.
+bool ensure_secret(Context& c, bool replay) {
+  SecretResolution r = resolve_fleet_secret(c.cfg);
+  if (!r.ready) {
+    StepRecord before = step_record(c.st, "identity");
+    bool ok = wait_until(c, [&](std::string* msg) {
+      *msg = r.waiting;
+      NodeConfig fresh = load_config_for(c.opts);
+      fresh.state_dir = c.layout.state_dir;  // state.json is already here
+      fresh.ports = c.cfg.ports;
+      r = resolve_fleet_secret(fresh);
+      if (!r.ready) *msg = r.waiting;
+      if (r.ready) c.cfg = fresh;
+      return r.ready;
+    });
+    if (!ok) {
+      step_record(c.st, "identity").status = "timed-out";
+      c.save();
+      return false;
+    }
+    if (replay) {  // the step stays done
+      step_record(c.st, "identity") = before;
+      c.save();
+    }
+  }
+  if (!r.said.empty()) c.say(r.said);
+  return true;
+}
+
+bool step_identity(Context& c, bool replay) {
+  if (!ensure_secret(c, replay)) return false;
   auto& st = c.st;
   if (!st.cluster.empty() && st.cluster != c.cfg.cluster)
     throw Error("identity", "this node committed cluster '" + st.cluster + "' but the configuration now says '" +
@@ -170,6 +190,7 @@ void step_identity(Context& c, bool replay) {
   if (!replay)
     c.progress("done", "node " + st.node_name + " (" + st.role + "), node id " + st.node_id + ", consul node-id " +
                            st.consul_node_id);
+  return true;
 }
 
 // ---------------------------------------------------------------- 2 discover
@@ -687,7 +708,7 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
     bool ok = true;
     try {
       if (name == "identity")
-        step_identity(c, replay);
+        ok = step_identity(c, replay);
       else if (name == "discover")
         ok = step_discover(c, replay);
       else if (name == "consul")
