@@ -230,6 +230,10 @@ bool step_discover(Context& c, bool replay) {
         msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
       if (msg != step_record(st, "discover").detail) c.say(msg);
       c.progress("waiting", msg);
+      // A method that answers at once (static) is asked again after poll_ms, not in a spin;
+      // beacon and dns wait out their slice themselves.
+      if (Clock::now() < slice_end)
+        std::this_thread::sleep_until(std::min(slice_end, Clock::now() + std::chrono::milliseconds(c.opts.poll_ms)));
     }
     auto choice = choose_bind_address(c.cfg, d.peers);
     st.peers.clear();
