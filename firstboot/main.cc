@@ -72,10 +72,14 @@ int main(int argc, char** argv) {
   add_source_flags(plan_cmd);
 
   std::string status_dir = "/var/lib/mi";
-  bool json = false;
+  bool json = false, console = false;
+  std::string status_machine_id = opts.sources.machine_id_file;
   auto* status_cmd = app.add_subcommand("status", "print each step's state and the cluster as seen from this node");
   status_cmd->add_option("--state-dir", status_dir, "state dir of the node")->capture_default_str();
-  status_cmd->add_flag("--json", json, "machine-readable output");
+  auto* json_flag = status_cmd->add_flag("--json", json, "machine-readable output");
+  status_cmd->add_flag("--console", console, "key=value lines for the serial console")->excludes(json_flag);
+  status_cmd->add_option("--machine-id-file", status_machine_id, "machine-id shown by --console")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -95,6 +99,7 @@ int main(int argc, char** argv) {
       print_plan(opts, std::cout);
       return 0;
     }
+    if (*status_cmd && console) return print_console_status(status_dir, status_machine_id, std::cout);
     if (*status_cmd) return print_status(status_dir, json, std::cout);
   } catch (const mi::Error& e) {
     std::cerr << "mi-firstboot: " << e.what() << "\n";
