@@ -64,10 +64,11 @@ SecretResolution resolve_fleet_secret(NodeConfig& cfg, bool may_write) {
     if (persisted) {
       std::string kept = read_secret_file(path, path);
       if (kept != cfg.secret)
-        throw Error(path, "the cluster secret from " + provenance_of(cfg) + " (fingerprint " +
-                              secret_fingerprint(cfg.secret) + ") differs from the one this node kept from its first " +
-                              "boot (fingerprint " + secret_fingerprint(kept) +
-                              "): a node never changes fleet; give it its fleet's secret (or reinstall /var to move it)");
+        throw Error(
+            path, "the cluster secret from " + provenance_of(cfg) + " (fingerprint " + secret_fingerprint(cfg.secret) +
+                      ") differs from the one this node kept from its first " + "boot (fingerprint " +
+                      secret_fingerprint(kept) +
+                      "): a node never changes fleet; give it its fleet's secret (or reinstall /var to move it)");
     } else if (may_write) {
       persist(path, cfg.secret);
       r.said = "kept the cluster secret from " + provenance_of(cfg) + " at " + path + " (fingerprint " +

@@ -157,13 +157,18 @@ TEST_CASE("merge: a secret file only its owner (and its group, reading) may acce
     REQUIRE(chmod(f.c_str(), ok) == 0);
     CHECK(read_secret_file(f, "cluster.yaml:1:1") == "s3cret");
   }
-  for (auto [bad, octal] : std::initializer_list<std::pair<mode_t, const char*>>{
-           {0602, "0602"}, {0660, "0660"}, {0604, "0604"}, {0620, "0620"}, {0644, "0644"}, {0610, "0610"}, {0700, "0700"}}) {
+  for (auto [bad, octal] : std::initializer_list<std::pair<mode_t, const char*>>{{0602, "0602"},
+                                                                                 {0660, "0660"},
+                                                                                 {0604, "0604"},
+                                                                                 {0620, "0620"},
+                                                                                 {0644, "0644"},
+                                                                                 {0610, "0610"},
+                                                                                 {0700, "0700"}}) {
     INFO("mode " << octal);
     REQUIRE(chmod(f.c_str(), bad) == 0);
-    CHECK_THROWS_WITH(read_secret_file(f, "cluster.yaml:1:1"),
-                      Catch::StartsWith(f + ": the secret file has mode " + octal) &&
-                          Catch::Contains("chmod 0600 " + f));
+    CHECK_THROWS_WITH(
+        read_secret_file(f, "cluster.yaml:1:1"),
+        Catch::StartsWith(f + ": the secret file has mode " + octal) && Catch::Contains("chmod 0600 " + f));
     // merge_layers refuses it too (never "no secret, wait").
     ConfigLayer d = layer("defaults");
     d.node_name.set("n1", "t");

@@ -79,10 +79,11 @@ struct Node {
     mi::write_file_atomic((dir / "machine-id").string(), "5e7a0c1d2e3f40516273849aabbccdde\n", 0444);
     // Static discovery with 1 of 3 control nodes: identity is done, discover waits until the
     // (short) deadline; nothing is started.
-    mi::write_file_atomic((dir / "cluster.yaml").string(),
-                          "cluster:\n  name: hn\n  control_count: 3\n  discovery: {method: static, peers: [127.0.0.1]}\n"
-                          "role: control\naddress: 127.0.0.1\nsecret_file: " +
-                              (dir / "secret").string() + "\nstate_dir: " + (dir / "state").string() + "\n");
+    mi::write_file_atomic(
+        (dir / "cluster.yaml").string(),
+        "cluster:\n  name: hn\n  control_count: 3\n  discovery: {method: static, peers: [127.0.0.1]}\n"
+        "role: control\naddress: 127.0.0.1\nsecret_file: " +
+            (dir / "secret").string() + "\nstate_dir: " + (dir / "state").string() + "\n");
     opts.sources.defaults_file = (dir / "cluster.yaml").string();
     opts.sources.cmdline_file = "";
     opts.sources.metadata_url = "";

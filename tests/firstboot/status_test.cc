@@ -191,11 +191,10 @@ TEST_CASE("status --console: Consul's leader (without port) and alive members; n
     if (r.target == "/v1/status/leader") return FixtureReply{200, "\"10.0.0.12:8300\""};
     if (r.target == "/v1/agent/members")
       return FixtureReply{
-          200,
-          R"([{"Name":"c1","Addr":"10.0.0.10","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
-          R"({"Name":"c2","Addr":"10.0.0.11","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
-          R"({"Name":"c3","Addr":"10.0.0.12","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
-          R"({"Name":"w1","Addr":"10.0.0.21","Port":8301,"Tags":{"role":"node","dc":"dc1"},"Status":4}])"};
+          200, R"([{"Name":"c1","Addr":"10.0.0.10","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
+               R"({"Name":"c2","Addr":"10.0.0.11","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
+               R"({"Name":"c3","Addr":"10.0.0.12","Port":8301,"Tags":{"role":"consul","dc":"dc1"},"Status":1},)"
+               R"({"Name":"w1","Addr":"10.0.0.21","Port":8301,"Tags":{"role":"node","dc":"dc1"},"Status":4}])"};
     return FixtureReply{404, ""};
   });
   // ZooKeeper answering `srvr` as a follower does.
@@ -211,7 +210,8 @@ TEST_CASE("status --console: Consul's leader (without port) and alive members; n
     int c = accept(ls, nullptr, nullptr);
     char buf[8];
     (void)!read(c, buf, 4);
-    std::string answer = mi::read_file(std::string(MI_SOURCE_DIR) + "/tests/fixtures/firstboot/golden/zk/srvr-follower.txt");
+    std::string answer =
+        mi::read_file(std::string(MI_SOURCE_DIR) + "/tests/fixtures/firstboot/golden/zk/srvr-follower.txt");
     (void)!write(c, answer.data(), answer.size());
     close(c);
   });

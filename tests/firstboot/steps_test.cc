@@ -74,8 +74,10 @@ struct WaitingNode {
     dir = fs::temp_directory_path() / ("steps_test." + std::to_string(getpid()) + "." + name);
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::string yaml = "cluster:\n  name: wait\n  control_count: 3\n  discovery: {method: static, peers: [127.0.0.1]}\n"
-                       "role: control\nnode: " + name + "\naddress: 127.0.0.1\nstate_dir: " + (dir / "state").string() + "\n";
+    std::string yaml =
+        "cluster:\n  name: wait\n  control_count: 3\n  discovery: {method: static, peers: [127.0.0.1]}\n"
+        "role: control\nnode: " +
+        name + "\naddress: 127.0.0.1\nstate_dir: " + (dir / "state").string() + "\n";
     if (!secret.empty()) {
       mi::write_file_atomic((dir / "secret").string(), secret, 0600);
       yaml += "secret_file: " + (dir / "secret").string() + "\n";
