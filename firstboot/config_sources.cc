@@ -71,6 +71,8 @@ std::vector<ConfigLayer> read_all_sources(const SourcePaths& p) {
   return layers;
 }
 
-NodeConfig load_node_config(const SourcePaths& paths) { return merge_layers(read_all_sources(paths)); }
+NodeConfig load_node_config(const SourcePaths& paths) {
+  return merge_layers(read_all_sources(paths), paths.machine_id_file);
+}
 
 }  // namespace mi::firstboot

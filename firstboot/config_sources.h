@@ -89,11 +89,26 @@ void unmount_seed(const std::string& mountpoint);
 
 // ---- merge ----
 // Applies layers in order (later wins per field), reads secret_file if the winning secret
-// setting is a file (must not be readable by others), fills node_name from the hostname
-// when nothing set it, validates (role names, odd control_count >= 1, discovery method and
-// its setting, address literal), and records provenance. Throws mi::Error naming the field
-// and the source that set it.
-NodeConfig merge_layers(const std::vector<ConfigLayer>& layers);
+// setting is a file (read_secret_file), fills node_name when nothing set it with
+// "<role>-<first 6 hex of the machine-id>" (every clone of an image has the same host name,
+// but its own machine-id; the host name only when `machine_id_file` is missing or empty),
+// validates (role names, odd control_count >= 1, discovery method and its setting, address
+// literal), and records provenance. Throws mi::Error naming the field and the source that
+// set it. No secret is not an error here (NodeConfig::secret stays empty, and
+// NodeConfig::secret_note says why when a named secret_file is missing or empty): the run
+// waits for one (fleet_secret.h).
+NodeConfig merge_layers(const std::vector<ConfigLayer>& layers, const std::string& machine_id_file = "/etc/machine-id");
+
+// The machine-id in `path` (32 lowercase hex digits, as systemd writes /etc/machine-id), or ""
+// when the file is missing, empty or holds no machine-id (e.g. "uninitialized").
+std::string read_machine_id(const std::string& path);
+
+// Reads a file holding the cluster secret, trimmed of trailing newlines and spaces. Refused
+// (mi::Error at `path`, with its mode in octal and the fix) when anyone but its owner may
+// access it other than by group read, i.e. when (mode & 0137) != 0: 0600, 0400, 0640, 0440
+// are accepted. A directory, a missing or an empty file are errors too (`where` names the
+// setting that named the file).
+std::string read_secret_file(const std::string& path, const std::string& where);
 
 // Where each source is looked for; tests point these at fixtures.
 struct SourcePaths {
@@ -105,6 +120,8 @@ struct SourcePaths {
   std::string metadata_url = "http://169.254.169.254";  // "" = skip cloud metadata
   int metadata_timeout_ms = 1000;
   std::string cmdline_file = "/proc/cmdline";  // "" = skip
+  // The node name's default comes from the machine-id (merge_layers).
+  std::string machine_id_file = "/etc/machine-id";
 };
 
 // Reads every source (in precedence order) and merges them.

@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
     c->add_option("--config-drive-dir", opts.sources.configdrive_dir,
                   "an OpenStack config drive directory (openstack/latest/...); given: no device search");
     c->add_flag("--no-seed-search", no_seed_search, "do not look for cidata/config-2 devices");
+    c->add_option("--machine-id-file", opts.sources.machine_id_file,
+                  "machine-id the default node name is made from (<role>-<first 6 hex>)")
+        ->capture_default_str();
     c->add_option("--metadata-url", metadata_url, "cloud metadata service (\"\" = none)")->capture_default_str();
     c->add_option("--state-dir", opts.state_dir,
                   "state and generated configuration (default: state_dir of the config, /var/lib/mi)");
@@ -61,16 +64,22 @@ int main(int argc, char** argv) {
                    "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
                    "boot later (-1: until SIGTERM)")
       ->capture_default_str();
+  run_cmd->add_flag("--set-hostname", opts.set_hostname,
+                    "set the kernel host name to the node name (on every run) when they differ");
 
   auto* plan_cmd =
       app.add_subcommand("plan", "print every file run would write and every service it would start; touch nothing");
   add_source_flags(plan_cmd);
 
   std::string status_dir = "/var/lib/mi";
-  bool json = false;
+  bool json = false, console = false;
+  std::string status_machine_id = opts.sources.machine_id_file;
   auto* status_cmd = app.add_subcommand("status", "print each step's state and the cluster as seen from this node");
   status_cmd->add_option("--state-dir", status_dir, "state dir of the node")->capture_default_str();
-  status_cmd->add_flag("--json", json, "machine-readable output");
+  auto* json_flag = status_cmd->add_flag("--json", json, "machine-readable output");
+  status_cmd->add_flag("--console", console, "key=value lines for the serial console")->excludes(json_flag);
+  status_cmd->add_option("--machine-id-file", status_machine_id, "machine-id shown by --console")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -90,6 +99,7 @@ int main(int argc, char** argv) {
       print_plan(opts, std::cout);
       return 0;
     }
+    if (*status_cmd && console) return print_console_status(status_dir, status_machine_id, std::cout);
     if (*status_cmd) return print_status(status_dir, json, std::cout);
   } catch (const mi::Error& e) {
     std::cerr << "mi-firstboot: " << e.what() << "\n";

@@ -1,11 +1,14 @@
 // Precedence: the config layers, lowest first, applied field by field onto the built-in
-// NodeConfig defaults; then the secret file is read, the node name defaulted from the host
-// name, and the result validated with errors that point at the source that set the value.
+// NodeConfig defaults; then the secret file is read, the node name defaulted from the
+// machine-id (else the host name), and the result validated with errors that point at the
+// source that set the value.
 #include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -26,20 +29,56 @@ bool is_ip(const std::string& s) {
   return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
-std::string read_secret_file(const std::string& path, const std::string& where) {
+// The secret in `path`, trimmed; "" when the file does not exist (yet) or holds nothing, so
+// that the run waits for it. Throws when the file is there but must not be used.
+std::string secret_from_file(const std::string& path, const std::string& where) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw Error(where, "secret_file " + path + " does not exist");
-  if (st.st_mode & S_IROTH)
-    throw Error(path, "the secret file is readable by every user; make it mode 0600 (or 0640 for a group)");
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return "";
+    throw Error(where, "secret_file " + path + ": " + strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw Error(path, "the secret file is a directory; name the file that holds the secret");
+  if (!S_ISREG(st.st_mode)) throw Error(path, "the secret file is not a regular file");
+  // Owner: read and write; group: read at most; others: nothing (and no execute bits).
+  if ((st.st_mode & 0137) != 0) {
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    throw Error(path, std::string("the secret file has mode ") + mode +
+                          ", but only its owner may access it, and its group only read it; fix: chmod 0600 " + path +
+                          " (or 0640 to let its group read it)");
+  }
   std::string s = read_file(path);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  if (s.empty()) throw Error(path, "the secret file is empty");
   return s;
 }
 
 }  // namespace
 
-NodeConfig merge_layers(const std::vector<ConfigLayer>& layers) {
+std::string read_secret_file(const std::string& path, const std::string& where) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 && errno == ENOENT) throw Error(where, "secret_file " + path + " does not exist");
+  std::string s = secret_from_file(path, where);
+  if (s.empty()) throw Error(path, "the secret file is empty");
+  return s;
+}
+
+std::string read_machine_id(const std::string& path) {
+  std::string s;
+  try {
+    s = read_file(path);
+  } catch (const Error&) {
+    return "";
+  }
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.size() != 32) return "";
+  for (char& ch : s) {
+    ch = char(tolower(static_cast<unsigned char>(ch)));
+    if (!isxdigit(static_cast<unsigned char>(ch))) return "";
+  }
+  return s;
+}
+
+NodeConfig merge_layers(const std::vector<ConfigLayer>& layers, const std::string& machine_id_file) {
   NodeConfig c;
   std::map<std::string, std::string> prov;   // field -> "source location"
   std::map<std::string, std::string> where;  // field -> location, for errors
@@ -78,18 +117,34 @@ NodeConfig merge_layers(const std::vector<ConfigLayer>& layers) {
       prov["secret"] = secret_layer->source + " " + secret_layer->secret.where;
     } else {
       c.secret_file = *secret_layer->secret_file.value;
-      c.secret = read_secret_file(c.secret_file, secret_layer->secret_file.where);
-      prov["secret"] = secret_layer->source + " " + secret_layer->secret_file.where + " (file " + c.secret_file + ")";
+      std::string named = secret_layer->source + " " + secret_layer->secret_file.where;
+      c.secret = secret_from_file(c.secret_file, secret_layer->secret_file.where);
+      if (c.secret.empty()) {
+        // Not there yet (provisioned later) or empty: the run waits for a secret.
+        c.secret_note = "secret_file " + c.secret_file + " (named by " + named + ") " +
+                        (access(c.secret_file.c_str(), F_OK) == 0 ? "is empty" : "does not exist");
+        prov["secret"] = "none: " + c.secret_note;
+      } else {
+        prov["secret"] = named + " (file " + c.secret_file + ")";
+      }
     }
-    if (c.secret.empty()) throw Error(prov["secret"], "the secret is empty");
+    if (secret_layer->secret.value && c.secret.empty()) throw Error(prov["secret"], "the secret is empty");
   }
 
+  // No source named the node: every clone of an image has the same host name, but its own
+  // machine-id (made on first boot), so the default name comes from the machine-id.
   if (c.node_name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    c.node_name = std::string(host).substr(0, std::string(host).find('.'));
-    prov["node_name"] = "hostname";
-    where["node_name"] = "hostname";
+    std::string id = read_machine_id(machine_id_file);
+    if (!id.empty()) {
+      c.node_name = std::string(role_name(c.role)) + "-" + id.substr(0, 6);
+      prov["node_name"] = "machine-id";
+    } else {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      c.node_name = std::string(host).substr(0, std::string(host).find('.'));
+      prov["node_name"] = "hostname (no machine-id in " + machine_id_file + ")";
+    }
+    where["node_name"] = prov["node_name"];
   }
 
   auto at = [&](const char* field) { return where.count(field) ? where[field] : std::string(field); };

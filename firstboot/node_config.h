@@ -36,7 +36,8 @@ struct NodeConfig {
   std::vector<std::string> wan_join;       // control nodes of other datacenters
   std::string secret;                      // the cluster secret (never from the command line)
   std::string secret_file;                 // where it came from, for messages
-  std::string node_name;                   // this node's id (hostname by default)
+  std::string secret_note;                 // no secret: why, when a named secret_file is missing or empty
+  std::string node_name;                   // this node's id (default <role>-<machine-id prefix>)
   std::string address;                     // bind address; empty = chosen by route to peers
   std::string interface;                   // or the interface to take it from
   std::string state_dir = "/var/lib/mi";   // state.json, generated configuration

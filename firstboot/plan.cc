@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "firstboot/discovery.h"
+#include "firstboot/fleet_secret.h"
 #include "firstboot/steps.h"
 
 namespace mi::firstboot {
@@ -42,10 +43,13 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
   auto runner = make_runner(opts.runner, layout.run_dir());
   out << "mi-firstboot plan for " << role_name(cfg.role) << " node " << cfg.node_name << " of cluster " << cfg.cluster
       << ", datacenter " << cfg.datacenter << " (state dir " << cfg.state_dir << ", runner " << runner->kind() << ")\n";
+  SecretResolution secret = resolve_fleet_secret(cfg, false);
   out << "configuration:\n" << describe_provenance(cfg) << "\n";
-  if (cfg.secret.empty()) {
-    out << "PROBLEM: no cluster secret configured (secret_file or the seed's user-data): run will fail at step "
-           "consul\n";
+  if (!secret.ready) {
+    if (secret.waiting.empty())
+      out << secret.said << "\n";
+    else
+      out << "PROBLEM: " << secret.waiting << " (run waits at step identity until there is one)\n";
     cfg.secret = "<none>";  // only to render the files below; the key is redacted anyway
   }
 

@@ -1,11 +1,14 @@
 // `mi-firstboot status [--json]`: each step's state from state.json (what a waiting step
 // waits on), and the cluster as this node sees it right now: Consul leader, Raft peers,
 // gossip members (LAN, and WAN on servers), ZooKeeper's mode, the committed ensemble, and
-// the chosen address with the reason. Short timeouts: status must never hang.
+// the chosen address with the reason. Short timeouts: status must never hang. Also
+// `status --console`: the same in key=value lines for the serial console.
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "firstboot/config_sources.h"
 #include "firstboot/steps.h"
 #include "firstboot/zk_client.h"
 
@@ -148,6 +151,95 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out) {
     out << "  this node: myid " << st.myid << ", mode " << zk["mode"].get<std::string>() << "\n";
   else if (!st.ensemble.empty())
     out << "  this node runs no ZooKeeper\n";
+  return all_done ? 0 : 3;
+}
+
+namespace {
+
+// One line whatever the value holds: backslash and control characters escaped.
+std::string one_line(const std::string& s) {
+  std::string o;
+  for (unsigned char ch : s) {
+    if (ch == '\\') {
+      o += "\\\\";
+    } else if (ch == '\n') {
+      o += "\\n";
+    } else if (ch == '\r') {
+      o += "\\r";
+    } else if (ch == '\t') {
+      o += "\\t";
+    } else if (ch < 0x20 || ch == 0x7f) {
+      char b[8];
+      snprintf(b, sizeof b, "\\x%02x", ch);
+      o += b;
+    } else {
+      o += char(ch);
+    }
+  }
+  return o;
+}
+
+// done | waiting: WHAT | running: STEP | failed: STEP: WHY | not-started
+std::string firstboot_summary(const FirstbootState& st) {
+  size_t i = resume_index(st);
+  if (i == step_names().size()) return "done";
+  const std::string& name = step_names()[i];
+  const StepRecord& r = step_record(st, name);
+  std::string what = r.detail.empty() ? name : r.detail;
+  if (r.status == "failed") return "failed: " + name + ": " + what;
+  if (r.status == "waiting") return "waiting: " + what;
+  if (r.status == "timed-out") return "waiting: " + what + " (the run timed out; the next one resumes here)";
+  if (r.status == "pending" && i == 0) return "not-started";
+  return "running: " + name;
+}
+
+}  // namespace
+
+int print_console_status(const std::string& state_dir, const std::string& machine_id_file, std::ostream& out) {
+  Layout layout{state_dir};
+  bool started = std::filesystem::exists(layout.state_file());
+  FirstbootState st = fresh_state();
+  std::string firstboot = "not-started";
+  if (started) {
+    try {
+      st = load_state(layout.state_file());
+      firstboot = firstboot_summary(st);
+    } catch (const Error& e) {
+      firstboot = std::string("failed: state: ") + e.what();
+    }
+  }
+  bool all_done = firstboot == "done";
+  auto none_if_empty = [](const std::string& s) { return s.empty() ? std::string("none") : s; };
+
+  // Consul and ZooKeeper are asked only once mi-firstboot has configured them (their ports
+  // are in state.json); 1.5 s each at most, and the members are not asked when the leader
+  // call failed.
+  std::string leader = "none";
+  int alive = 0;
+  if (started) {
+    ConsulAgent agent{"http://127.0.0.1:" + std::to_string(st.ports.consul_http), 1500};
+    try {
+      leader = none_if_empty(strip_port(consul_leader(agent)));
+      for (const auto& m : consul_members(agent))
+        if (m.alive()) alive++;
+    } catch (const Error&) {
+    }
+  }
+  out << "role=" << one_line(none_if_empty(st.role)) << "\n";
+  out << "node=" << one_line(none_if_empty(st.node_name)) << "\n";
+  out << "address=" << one_line(none_if_empty(st.address)) << "\n";
+  out << "firstboot=" << one_line(firstboot) << "\n";
+  out << "consul-leader=" << one_line(leader) << "\n";
+  out << "consul-members=" << alive << "\n";
+  if (st.role == "control" || st.role == "all-in-one") {
+    std::string mode = st.myid > 0 ? zk_status("127.0.0.1", st.ports.zk_client, 1500).mode : "";
+    out << "zookeeper-mode=" << one_line(none_if_empty(mode)) << "\n";
+  }
+  std::string id = read_machine_id(machine_id_file);
+  out << "machine-id=" << (id.empty() ? "none" : id.substr(0, 12)) << "\n";
+  if (step_done(st, "identity") && !st.consul_node_id.empty())
+    out << "consul-node-id=" << one_line(st.consul_node_id) << "\n";
+  if (st.myid > 0) out << "zookeeper-myid=" << st.myid << "\n";
   return all_done ? 0 : 3;
 }
 

@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +28,7 @@
 #include "firstboot/agreement.h"
 #include "firstboot/beacon.h"
 #include "firstboot/discovery.h"
+#include "firstboot/fleet_secret.h"
 #include "firstboot/zk_client.h"
 
 namespace mi::firstboot {
@@ -83,20 +83,6 @@ bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
   }
 }
 
-std::string random_hex(size_t bytes) {
-  std::string buf(bytes, '\0');
-  size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = getrandom(buf.data() + got, bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw Error("getrandom", strerror(errno));
-    }
-    got += size_t(n);
-  }
-  return to_hex(reinterpret_cast<const uint8_t*>(buf.data()), bytes);
-}
-
 std::string random_uuid() {
   std::string h = random_hex(16);
   h[12] = '4';                                                  // version 4
@@ -122,7 +108,52 @@ std::string join_list(const std::vector<std::string>& v, const char* sep = ", ")
 }
 
 // ---------------------------------------------------------------- 1 identity
-void step_identity(Context& c, bool replay) {
+// --set-hostname: the kernel host name follows the node name (an image's baked host name is
+// the same on every clone).
+void ensure_hostname(Context& c) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) throw Error("gethostname", strerror(errno));
+  const std::string& name = c.cfg.node_name;
+  if (name == host) return;
+  if (sethostname(name.data(), name.size()) != 0)
+    throw Error("sethostname", "cannot set the host name to '" + name + "': " + strerror(errno));
+  c.say("set the host name to '" + name + "' (was '" + host + "')");
+}
+
+// The fleet secret (fleet_secret.h): persisted, reused, or made by a one-node all-in-one.
+// Without one the node waits (never forms an unauthenticated cluster, never fails for it),
+// re-reading the config sources every poll interval: a seed may be attached later. False
+// when the run's deadline passed meanwhile.
+bool ensure_secret(Context& c, bool replay) {
+  SecretResolution r = resolve_fleet_secret(c.cfg);
+  if (!r.ready) {
+    StepRecord before = step_record(c.st, "identity");
+    bool ok = wait_until(c, [&](std::string* msg) {
+      *msg = r.waiting;
+      NodeConfig fresh = load_config_for(c.opts);
+      fresh.state_dir = c.layout.state_dir;  // state.json is already here
+      fresh.ports = c.cfg.ports;
+      r = resolve_fleet_secret(fresh);
+      if (!r.ready) *msg = r.waiting;
+      if (r.ready) c.cfg = fresh;
+      return r.ready;
+    });
+    if (!ok) {
+      step_record(c.st, "identity").status = "timed-out";
+      c.save();
+      return false;
+    }
+    if (replay) {  // the step stays done
+      step_record(c.st, "identity") = before;
+      c.save();
+    }
+  }
+  if (!r.said.empty()) c.say(r.said);
+  return true;
+}
+
+bool step_identity(Context& c, bool replay) {
+  if (!ensure_secret(c, replay)) return false;
   auto& st = c.st;
   if (!st.cluster.empty() && st.cluster != c.cfg.cluster)
     throw Error("identity", "this node committed cluster '" + st.cluster + "' but the configuration now says '" +
@@ -134,6 +165,7 @@ void step_identity(Context& c, bool replay) {
     c.say("keeping committed node name '" + st.node_name + "' (configuration says '" + c.cfg.node_name + "')");
     c.cfg.node_name = st.node_name;
   }
+  if (c.opts.set_hostname) ensure_hostname(c);
   if (!replay) {
     // Made here, on /var, never taken from the image: every node boots the same image.
     if (st.node_id.empty()) st.node_id = random_hex(16);
@@ -157,6 +189,7 @@ void step_identity(Context& c, bool replay) {
   if (!replay)
     c.progress("done", "node " + st.node_name + " (" + st.role + "), node id " + st.node_id + ", consul node-id " +
                            st.consul_node_id);
+  return true;
 }
 
 // ---------------------------------------------------------------- 2 discover
@@ -196,6 +229,10 @@ bool step_discover(Context& c, bool replay) {
         msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
       if (msg != step_record(st, "discover").detail) c.say(msg);
       c.progress("waiting", msg);
+      // A method that answers at once (static) is asked again after poll_ms, not in a spin;
+      // beacon and dns wait out their slice themselves.
+      if (Clock::now() < slice_end)
+        std::this_thread::sleep_until(std::min(slice_end, Clock::now() + std::chrono::milliseconds(c.opts.poll_ms)));
     }
     auto choice = choose_bind_address(c.cfg, d.peers);
     st.peers.clear();
@@ -674,7 +711,7 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
     bool ok = true;
     try {
       if (name == "identity")
-        step_identity(c, replay);
+        ok = step_identity(c, replay);
       else if (name == "discover")
         ok = step_discover(c, replay);
       else if (name == "consul")

@@ -30,6 +30,10 @@ struct FirstbootOptions {
   // booting later (compute nodes, replacements) find this one; -1 = until SIGTERM/SIGINT.
   // (During the run itself a node with beacon discovery always answers.)
   int serve_beacon_s = 0;
+  // The identity step (on every run, also a replay) sets the kernel host name to the node
+  // name when they differ (sethostname(2)). Off by default: tests share the host's UTS
+  // namespace.
+  bool set_hostname = false;
 };
 
 enum class Outcome { done, timed_out };
@@ -58,6 +62,17 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out);
 // leader, peers, members, ZooKeeper mode, ensemble, chosen address and why). Never throws
 // for an unreachable service: it says so. Returns 0 when every step is done, 3 otherwise.
 int print_status(const std::string& state_dir, bool json, std::ostream& out);
+
+// `mi-firstboot status --console`: the node's state as key=value lines for the serial
+// console (an operator and the image test read them), in this order: role, node, address,
+// firstboot (done | waiting: WHAT | running: STEP | failed: STEP: WHY | not-started),
+// consul-leader (address without port, or none), consul-members (alive LAN members, 0 when
+// Consul does not answer), zookeeper-mode (control and all-in-one nodes only: leader,
+// follower, standalone or none), machine-id (first 12 hex of `machine_id_file`, or none),
+// consul-node-id (when committed), zookeeper-myid (when the node has one). Every value one
+// line (control characters escaped). Works before state.json exists; never hangs (1.5 s
+// timeouts). Returns 0 when every step is done, 3 otherwise.
+int print_console_status(const std::string& state_dir, const std::string& machine_id_file, std::ostream& out);
 
 // sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if set.
 void sd_notify_message(const std::string& message);

@@ -246,12 +246,15 @@ def check_secrets_kept(bed, nodes, secret=DEFAULT_SECRET):
             raise Failure(f"{n.name}: no gossip encrypt key in {conf}")
         if os.stat(conf).st_mode & 0o007:
             raise Failure(f"{n.name}: {conf} is world-accessible (mode {oct(os.stat(conf).st_mode)})")
+        kept = n.path("state", "firstboot", "secret")  # the node keeps the secret of its first boot
+        if not os.path.exists(kept) or os.stat(kept).st_mode & 0o077:
+            raise Failure(f"{n.name}: {kept} missing or accessible to others than its owner")
         needles = {"secret": secret.encode(), "gossip key": gossip.encode()}
         for dirpath, dirs, files in os.walk(n.dir):
             dirs[:] = [d for d in dirs if d not in ("raft", "serf", "version-2")]  # service data
             for fn in files:
                 path = os.path.join(dirpath, fn)
-                if path in (n.path("secret"), conf) or os.path.getsize(path) > 50 << 20:
+                if path in (n.path("secret"), kept, conf) or os.path.getsize(path) > 50 << 20:
                     continue
                 with open(path, "rb") as f:
                     data = f.read()

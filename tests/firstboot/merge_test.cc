@@ -121,9 +121,67 @@ TEST_CASE("merge: the secret, from a value or a file", "[merge]") {
   CHECK(merge_layers({d, seed, cmd}).secret == "file-secret");
 
   chmod(f.c_str(), 0644);
-  CHECK_THROWS_WITH(merge_layers({d}), Catch::Contains("readable by every user"));
+  CHECK_THROWS_WITH(merge_layers({d}), Catch::StartsWith(f + ": the secret file has mode 0644"));
+
+  // A secret file not there yet (or empty) is no secret, not an error: the run waits for one.
   d.secret_file.set(t.path + "/missing", "cluster.yaml:9:14");
-  CHECK_THROWS_WITH(merge_layers({d}), Catch::StartsWith("cluster.yaml:9:14: secret_file"));
+  c = merge_layers({d});
+  CHECK(c.secret.empty());
+  CHECK(c.secret_note == "secret_file " + t.path + "/missing (named by defaults cluster.yaml:9:14) does not exist");
+  CHECK(prov(c, "secret") == "none: " + c.secret_note);
+  mi::write_file_atomic(t.path + "/empty", "\n", 0600);
+  d.secret_file.set(t.path + "/empty", "cluster.yaml:9:14");
+  c = merge_layers({d});
+  CHECK(c.secret.empty());
+  CHECK(c.secret_note == "secret_file " + t.path + "/empty (named by defaults cluster.yaml:9:14) is empty");
+  // ... but a seed's empty value is a broken seed.
+  ConfigLayer bad = layer("nocloud");
+  bad.secret.set("", "user-data:4:11");
+  CHECK_THROWS_WITH(merge_layers({d, bad}), Catch::Contains("the secret is empty"));
+  // No source gives any secret: no error either.
+  ConfigLayer none = layer("defaults");
+  none.node_name.set("n1", "t");
+  none.static_peers.set({"10.0.0.1"}, "t");
+  c = merge_layers({none});
+  CHECK(c.secret.empty());
+  CHECK(c.secret_note.empty());
+  CHECK(prov(c, "secret") == "built-in");
+}
+
+TEST_CASE("merge: a secret file only its owner (and its group, reading) may access", "[merge]") {
+  TempDir t;
+  const std::string f = t.path + "/secret";
+  mi::write_file_atomic(f, "s3cret\n", 0600);
+  for (mode_t ok : {0600, 0400, 0640, 0440}) {
+    INFO("mode " << std::oct << ok);
+    REQUIRE(chmod(f.c_str(), ok) == 0);
+    CHECK(read_secret_file(f, "cluster.yaml:1:1") == "s3cret");
+  }
+  for (auto [bad, octal] : std::initializer_list<std::pair<mode_t, const char*>>{{0602, "0602"},
+                                                                                 {0660, "0660"},
+                                                                                 {0604, "0604"},
+                                                                                 {0620, "0620"},
+                                                                                 {0644, "0644"},
+                                                                                 {0610, "0610"},
+                                                                                 {0700, "0700"}}) {
+    INFO("mode " << octal);
+    REQUIRE(chmod(f.c_str(), bad) == 0);
+    CHECK_THROWS_WITH(
+        read_secret_file(f, "cluster.yaml:1:1"),
+        Catch::StartsWith(f + ": the secret file has mode " + octal) && Catch::Contains("chmod 0600 " + f));
+    // merge_layers refuses it too (never "no secret, wait").
+    ConfigLayer d = layer("defaults");
+    d.node_name.set("n1", "t");
+    d.static_peers.set({"10.0.0.1"}, "t");
+    d.secret_file.set(f, "cluster.yaml:1:1");
+    CHECK_THROWS_WITH(merge_layers({d}), Catch::Contains("has mode " + std::string(octal)));
+  }
+  CHECK_THROWS_WITH(read_secret_file(t.path, "cluster.yaml:1:1"),
+                    Catch::StartsWith(t.path + ": the secret file is a directory"));
+  CHECK_THROWS_WITH(read_secret_file(t.path + "/none", "cluster.yaml:1:1"),
+                    Catch::StartsWith("cluster.yaml:1:1: secret_file " + t.path + "/none does not exist"));
+  mi::write_file_atomic(f, "", 0600);
+  CHECK_THROWS_WITH(read_secret_file(f, "cluster.yaml:1:1"), Catch::Contains("is empty"));
 }
 
 TEST_CASE("merge: validation errors point at the source", "[merge]") {
@@ -160,13 +218,51 @@ TEST_CASE("merge: validation errors point at the source", "[merge]") {
       Catch::Contains("bad/even.yaml:2:18: control_count 4 is even"));
 }
 
-TEST_CASE("merge: the node name defaults to the short host name", "[merge]") {
+TEST_CASE("merge: the node name defaults to <role>-<machine-id prefix>, else the host name", "[merge]") {
+  TempDir t;
+  const std::string id_file = t.path + "/machine-id";
+  mi::write_file_atomic(id_file, "3f9a1c0b2d3e4f5061728394a5b6c7d8\n", 0444);
   ConfigLayer L = layer("defaults");
   L.static_peers.set({"10.0.0.1"}, "t");
-  NodeConfig c = merge_layers({L});
+  NodeConfig c = merge_layers({L}, id_file);
+  CHECK(c.node_name == "control-3f9a1c");
+  CHECK(prov(c, "node_name") == "machine-id");
+
+  // Another clone of the same image (same host name) has another machine-id, so another name.
+  mi::write_file_atomic(id_file, "0B12EFaa2d3e4f5061728394a5b6c7d8", 0444);
+  L.role.set(Role::all_in_one, "t");
+  c = merge_layers({L}, id_file);
+  CHECK(c.node_name == "all-in-one-0b12ef");
+  L.role.set(Role::compute, "t");
+  CHECK(merge_layers({L}, id_file).node_name == "compute-0b12ef");
+
+  // A source naming the node wins over the machine-id.
+  ConfigLayer seed = layer("nocloud");
+  seed.node_name.set("ctl-1", "meta-data:2:17");
+  CHECK(merge_layers({L, seed}, id_file).node_name == "ctl-1");
+
+  // No usable machine-id: the short host name, and provenance says why.
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   std::string h = host;
+  for (std::string content : {std::string(), std::string("uninitialized\n"), std::string("3f9a1c")}) {
+    INFO("machine-id '" << content << "'");
+    mi::write_file_atomic(id_file, content, 0444);
+    c = merge_layers({L}, id_file);
+    CHECK(c.node_name == h.substr(0, h.find('.')));
+    CHECK(prov(c, "node_name") == "hostname (no machine-id in " + id_file + ")");
+  }
+  c = merge_layers({L}, t.path + "/absent");
   CHECK(c.node_name == h.substr(0, h.find('.')));
-  CHECK(prov(c, "node_name") == "hostname");
+  CHECK(prov(c, "node_name") == "hostname (no machine-id in " + t.path + "/absent)");
+}
+
+TEST_CASE("read_machine_id", "[merge]") {
+  TempDir t;
+  const std::string f = t.path + "/machine-id";
+  mi::write_file_atomic(f, "3D1219C7C4C5404AAA1F6D2A48ADFDA4\n", 0444);
+  CHECK(read_machine_id(f) == "3d1219c7c4c5404aaa1f6d2a48adfda4");
+  mi::write_file_atomic(f, "3d1219c7c4c5404aaa1f6d2a48adfdz4\n", 0444);
+  CHECK(read_machine_id(f).empty());
+  CHECK(read_machine_id(t.path + "/none").empty());
 }

@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "common/error.h"
 #include "common/files.h"
@@ -61,6 +64,46 @@ struct TestNode {
     fs::remove_all(dir);
   }
 };
+
+// A node that starts nothing: static discovery lists 1 of 3 control nodes, so the run waits
+// in step discover (or earlier) until its deadline. `secret`: "" = none given.
+struct WaitingNode {
+  fs::path dir;
+  FirstbootOptions opts;
+  WaitingNode(const std::string& name, const std::string& secret) {
+    dir = fs::temp_directory_path() / ("steps_test." + std::to_string(getpid()) + "." + name);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::string yaml =
+        "cluster:\n  name: wait\n  control_count: 3\n  discovery: {method: static, peers: [127.0.0.1]}\n"
+        "role: control\nnode: " +
+        name + "\naddress: 127.0.0.1\nstate_dir: " + (dir / "state").string() + "\n";
+    if (!secret.empty()) {
+      mi::write_file_atomic((dir / "secret").string(), secret, 0600);
+      yaml += "secret_file: " + (dir / "secret").string() + "\n";
+    }
+    mi::write_file_atomic((dir / "cluster.yaml").string(), yaml);
+    opts.sources.defaults_file = (dir / "cluster.yaml").string();
+    opts.sources.nocloud_dir = (dir / "seed").string();  // not there (yet)
+    opts.sources.cmdline_file = "";
+    opts.sources.metadata_url = "";
+    opts.sources.find_seeds = false;
+    opts.runner = "process";
+  }
+  std::string state() const { return (dir / "state").string(); }
+  ~WaitingNode() { fs::remove_all(dir); }
+};
+
+// Polls `cond` until it holds or `seconds` pass.
+template <class F>
+bool eventually(F cond, int seconds = 10) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 // Different ports for every test process and case (several may run at once).
 int offset_for(int k) { return 20000 + int(getpid() % 90) * 200 + k * 20; }
@@ -213,4 +256,71 @@ TEST_CASE("sd_notify sends one datagram to $NOTIFY_SOCKET") {
   fs::remove(path);
   REQUIRE(n > 0);
   CHECK(std::string(buf, size_t(n)) == "READY=1\nSTATUS=first boot done");
+}
+
+TEST_CASE("without a secret a control node waits at identity until a seed gives one") {
+  WaitingNode n("nosecret", "");
+  n.opts.timeout_s = 8;
+  n.opts.poll_ms = 50;
+  const std::string state_file = n.state() + "/firstboot/state.json";
+  const std::string want =
+      "no cluster secret: give it in a NoCloud seed (user-data `mi: {secret: ...}`, `mibuild seed` writes one), a "
+      "config drive, cloud metadata or secret_file";
+  std::ostringstream log;
+  Outcome outcome = Outcome::done;
+  std::string error;
+  std::thread run([&] {
+    try {
+      outcome = run_firstboot(n.opts, log);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  bool waited = eventually([&] {
+    if (!fs::exists(state_file)) return false;
+    auto r = step_record(load_state(state_file), "identity");
+    return r.status == "waiting" && r.detail == want;
+  });
+  std::ostringstream status;
+  int status_rc = print_status(n.state(), false, status);
+  // The seed arrives later (written whole, as a mounted seed would appear).
+  fs::create_directories(n.dir / "seed");
+  mi::write_file_atomic((n.dir / "seed" / "user-data").string(), "#cloud-config\nmi:\n  secret: late-seed-secret\n");
+  run.join();
+  INFO(log.str());
+  REQUIRE(error.empty());
+  CHECK(waited);
+  CHECK(status_rc == 3);
+  CHECK(status.str().find("identity   waiting   " + want) != std::string::npos);
+  CHECK(outcome == Outcome::timed_out);
+  auto st = load_state(state_file);
+  CHECK(step_record(st, "identity").status == "done");
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK(mi::read_file(n.state() + "/firstboot/secret") == "late-seed-secret\n");
+  CHECK(log.str().find("identity: " + want) != std::string::npos);
+  CHECK(log.str().find("kept the cluster secret from nocloud " + (n.dir / "seed" / "user-data").string()) !=
+        std::string::npos);
+  CHECK(log.str().find("late-seed-secret") == std::string::npos);
+  CHECK(mi::read_file(state_file).find("late-seed-secret") == std::string::npos);
+}
+
+TEST_CASE("waiting for too few static peers sleeps between checks (no busy loop)") {
+  WaitingNode n("spin", "spin-test-secret");
+  n.opts.timeout_s = 3;
+  n.opts.poll_ms = 100;
+  n.opts.discovery_slice_s = 1;
+  std::ostringstream log;
+  timespec c0{}, c1{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+  auto w0 = std::chrono::steady_clock::now();
+  CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
+  auto wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+  double cpu = double(c1.tv_sec - c0.tv_sec) + double(c1.tv_nsec - c0.tv_nsec) / 1e9;
+  INFO(log.str() << "cpu " << cpu << " s in " << wall << " s");
+  auto st = load_state(n.state() + "/firstboot/state.json");
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK(step_record(st, "discover").detail == "static: 1 of 3 control nodes: 127.0.0.1 listed");
+  CHECK(wall >= 2.5);
+  CHECK(cpu < 0.2 * wall);
 }
