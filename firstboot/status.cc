@@ -5,6 +5,7 @@
 // `status --console`: the same in key=value lines for the serial console.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -179,7 +180,7 @@ std::string one_line(const std::string& s) {
   return o;
 }
 
-// done | waiting: WHAT | running: STEP | failed: STEP: WHY | not-started
+// done | waiting: STEP: WHAT | running: STEP | failed: STEP: WHY | not-started
 std::string firstboot_summary(const FirstbootState& st) {
   size_t i = resume_index(st);
   if (i == step_names().size()) return "done";
@@ -187,8 +188,9 @@ std::string firstboot_summary(const FirstbootState& st) {
   const StepRecord& r = step_record(st, name);
   std::string what = r.detail.empty() ? name : r.detail;
   if (r.status == "failed") return "failed: " + name + ": " + what;
-  if (r.status == "waiting") return "waiting: " + what;
-  if (r.status == "timed-out") return "waiting: " + what + " (the run timed out; the next one resumes here)";
+  if (r.status == "waiting") return "waiting: " + name + ": " + what;
+  if (r.status == "timed-out")
+    return "waiting: " + name + ": " + what + " (the run timed out; the next one resumes here)";
   if (r.status == "pending" && i == 0) return "not-started";
   return "running: " + name;
 }
@@ -215,13 +217,16 @@ int print_console_status(const std::string& state_dir, const std::string& machin
   // are in state.json); 1.5 s each at most, and the members are not asked when the leader
   // call failed.
   std::string leader = "none";
-  int alive = 0;
+  int alive = 0, servers = 0;
   if (started) {
     ConsulAgent agent{"http://127.0.0.1:" + std::to_string(st.ports.consul_http), 1500};
     try {
       leader = none_if_empty(strip_port(consul_leader(agent)));
       for (const auto& m : consul_members(agent))
-        if (m.alive()) alive++;
+        if (m.alive()) {
+          alive++;
+          servers += m.server();
+        }
     } catch (const Error&) {
     }
   }
@@ -231,9 +236,17 @@ int print_console_status(const std::string& state_dir, const std::string& machin
   out << "firstboot=" << one_line(firstboot) << "\n";
   out << "consul-leader=" << one_line(leader) << "\n";
   out << "consul-members=" << alive << "\n";
+  out << "consul-servers=" << servers << "\n";
   if (st.role == "control" || st.role == "all-in-one") {
     std::string mode = st.myid > 0 ? zk_status("127.0.0.1", st.ports.zk_client, 1500).mode : "";
     out << "zookeeper-mode=" << one_line(none_if_empty(mode)) << "\n";
+    // The servers of the zoo.cfg this node runs, as written (so nodes can be compared).
+    std::string servers_line;
+    std::ifstream cfg(layout.zk_config_dir() + "/zoo.cfg");
+    for (std::string l; std::getline(cfg, l);)
+      if (l.rfind("server.", 0) == 0 && l.find('=') != std::string::npos)
+        servers_line += (servers_line.empty() ? "" : ",") + l.substr(7, l.find('=') - 7) + "@" + l.substr(l.find('=') + 1);
+    if (!servers_line.empty()) out << "zookeeper-servers=" << one_line(servers_line) << "\n";
   }
   std::string id = read_machine_id(machine_id_file);
   out << "machine-id=" << (id.empty() ? "none" : id.substr(0, 12)) << "\n";

@@ -90,6 +90,7 @@ TEST_CASE("status --console before the first run") {
         "firstboot=not-started\n"
         "consul-leader=none\n"
         "consul-members=0\n"
+        "consul-servers=0\n"
         "machine-id=3f9a1c0b2d3e\n");
   fs::remove(f.machine_id);
   CHECK(f.console().second.find("\nmachine-id=none\n") != std::string::npos);
@@ -107,10 +108,22 @@ TEST_CASE("status --console of a node that is done, Consul and ZooKeeper not ans
         "firstboot=done\n"
         "consul-leader=none\n"
         "consul-members=0\n"
+        "consul-servers=0\n"
         "zookeeper-mode=none\n"
         "machine-id=3f9a1c0b2d3e\n"
         "consul-node-id=6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b\n"
         "zookeeper-myid=2\n");
+}
+
+TEST_CASE("status --console: the servers of this node's zoo.cfg, as written") {
+  Fixture f;
+  f.save(f.done_state());
+  fs::create_directories(f.state_dir() + "/etc/zookeeper");
+  mi::write_file_atomic(f.state_dir() + "/etc/zookeeper/zoo.cfg",
+                        "tickTime=2000\nserver.1=10.0.0.10:2888:3888\nserver.2=10.0.0.11:2888:3888\n");
+  std::string out = f.console().second;
+  CHECK(out.find("\nzookeeper-mode=none\nzookeeper-servers=1@10.0.0.10:2888:3888,2@10.0.0.11:2888:3888\n") !=
+        std::string::npos);
 }
 
 TEST_CASE("status --console: each state of the run, one line each") {
@@ -128,7 +141,7 @@ TEST_CASE("status --console: each state of the run, one line each") {
   step_record(st, "identity") = {"identity", "waiting", "no cluster secret: give it in a NoCloud seed", "t"};
   f.save(st);
   CHECK(f.console().first == 3);
-  CHECK(line("firstboot") == "waiting: no cluster secret: give it in a NoCloud seed");
+  CHECK(line("firstboot") == "waiting: identity: no cluster secret: give it in a NoCloud seed");
   CHECK(line("node") == "none");
   std::string out = f.console().second;
   CHECK(out.find("consul-node-id=") == std::string::npos);
@@ -159,7 +172,7 @@ TEST_CASE("status --console: each state of the run, one line each") {
   step_record(st, "consul") = {"consul", "timed-out", "waiting for Consul leader: 1 of 3 servers seen: 10.0.0.11", "t"};
   f.save(st);
   CHECK(line("firstboot") ==
-        "waiting: waiting for Consul leader: 1 of 3 servers seen: 10.0.0.11 (the run timed out; the next one "
+        "waiting: consul: waiting for Consul leader: 1 of 3 servers seen: 10.0.0.11 (the run timed out; the next one "
         "resumes here)");
 
   // A name with a newline (state.json edited by hand) stays on its line.
@@ -222,7 +235,8 @@ TEST_CASE("status --console: Consul's leader (without port) and alive members; n
   std::string out = f.console().second;
   zk.join();
   close(ls);
-  CHECK(out.find("\nconsul-leader=10.0.0.12\nconsul-members=3\nzookeeper-mode=follower\n") != std::string::npos);
+  CHECK(out.find("\nconsul-leader=10.0.0.12\nconsul-members=3\nconsul-servers=3\nzookeeper-mode=follower\n") !=
+        std::string::npos);
 
   // Consul accepts but never answers: none/0 within the timeouts.
   FixtureHttpServer hung([](const FixtureRequest&) {
