@@ -202,8 +202,8 @@ BootCheck boot_check(const BootOptions& o) {
     bool status = con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
     if (!status) return false;
     if (con.find("mi-status: degraded") != std::string::npos || !o.wait_cluster) return true;
-    return con.find("mi-cluster: formed") != std::string::npos ||
-           con.find("mi-cluster: firstboot=failed") != std::string::npos;
+    // A failed run is not the end: systemd restarts mi-firstboot, which resumes.
+    return con.find("mi-cluster: formed") != std::string::npos;
   };
   for (;;) {
     console = read_all(log);

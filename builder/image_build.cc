@@ -246,7 +246,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     if (std::find(spec.overlays.begin(), spec.overlays.end(), o) == spec.overlays.end())
       fin.overlay_dirs.push_back(overlay_dir(spec, o));
   fin.users = spec.users;
-  fin.enable = {"systemd-networkd.service", "systemd-resolved.service"};
+  // wait-online makes network-online.target mean an address from DHCP: mi-firstboot waits for it.
+  fin.enable = {"systemd-networkd.service", "systemd-networkd-wait-online.service", "systemd-resolved.service"};
   // The base overlay's units, when it is applied (their absence shows on the console check).
   for (const char* u : {"mi-machine-id.service", "mi-ssh-hostkeys.service", "mi-firstboot.service",
                         "mi-cluster-status.service", "mi-console-status.service"})
