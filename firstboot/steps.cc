@@ -28,6 +28,7 @@
 #include "common/files.h"
 #include "firstboot/agreement.h"
 #include "firstboot/beacon.h"
+#include "firstboot/config_check.h"
 #include "firstboot/discovery.h"
 #include "firstboot/zk_client.h"
 
@@ -45,6 +46,9 @@ struct Context {
   Clock::time_point deadline;
   std::ostream* log = nullptr;
   std::string current;  // the step running now
+  // The beacon exchange (every discovery method but cloud), from the configuration check to
+  // the end of the run: it answers nodes that start later, committed flag once committed.
+  std::unique_ptr<BeaconAgent> beacon;
 
   void say(const std::string& msg) { *log << "mi-firstboot: " << current << ": " << msg << std::endl; }
   void save() { save_state(layout.state_file(), st); }
@@ -160,64 +164,141 @@ void step_identity(Context& c, bool replay) {
 }
 
 // ---------------------------------------------------------------- 2 discover
-// Discovery runs in slices of a few seconds, so that state.json (and `status`) says what it
-// waits on ("2 of 3 control nodes seen: ...") instead of one long silent call. Beacon drop
-// counters and config-mismatched nodes are summed over the slices.
+// The list of control nodes (static, dns) or nothing (beacon, cloud), then, for every method
+// but cloud, the configuration check before Consul (config_check.h): authenticated beacons
+// exchanged with the control peers (multicast for beacon, unicast to the listed addresses
+// for static and dns) until a strict majority agrees on this node's config digest (then
+// exactly those nodes are the peers Consul joins), or another digest has the majority (then
+// this node stops, naming itself and that digest). A tie or too few nodes is waited on and
+// said in status. The beacon agent lives on for the whole run, answering nodes that start
+// later; its replay state is kept under the state dir across restarts.
+BeaconOptions beacon_options(const Context& c, const std::vector<std::string>& listed) {
+  BeaconOptions o;
+  o.replay_file = c.layout.firstboot_dir() + "/beacon-replay.json";
+  if (c.cfg.discovery != "beacon") {
+    o.unicast = true;
+    o.unicast_targets = listed;
+  }
+  return o;
+}
+
+void start_beacon_agent(Context& c, const std::vector<std::string>& listed) {
+  if (c.beacon || c.cfg.discovery == "cloud") return;
+  c.beacon = std::make_unique<BeaconAgent>(c.cfg, beacon_options(c, listed));
+  c.beacon->set_flags(c.st.ensemble.empty() ? 0 : kBeaconFlagCommitted);
+}
+
 bool step_discover(Context& c, bool replay) {
   auto& st = c.st;
-  if (!replay) {
-    c.progress("running", "discovering control nodes by " + c.cfg.discovery);
-    DiscoveryResult d;
-    std::map<std::string, uint64_t> sums;
-    std::set<std::string> mismatched;
+  if (replay) {
+    c.cfg.address = st.address;
+    return true;
+  }
+  c.progress("running", "discovering control nodes by " + c.cfg.discovery);
+  // 1. the list: static (at once), dns (until enough records resolve), cloud (a join string)
+  DiscoveryResult d;
+  std::vector<std::string> listed;
+  if (c.cfg.discovery != "beacon") {
     for (;;) {
       auto slice_end = std::min(c.deadline, Clock::now() + std::chrono::seconds(c.opts.discovery_slice_s));
       d = discover_peers(c.cfg, slice_end);
-      if (d.method == "beacon") {
-        const auto& k = d.counters;
-        for (auto [name, v] :
-             std::initializer_list<std::pair<const char*, uint64_t>>{{"accepted", k.accepted},
-                                                                     {"malformed", k.malformed},
-                                                                     {"other_cluster", k.other_cluster},
-                                                                     {"bad_mac", k.bad_mac},
-                                                                     {"stale", k.stale},
-                                                                     {"replayed", k.replayed},
-                                                                     {"config_mismatch", k.config_mismatch}})
-          sums[name] += v;
-      }
-      mismatched.insert(d.mismatched.begin(), d.mismatched.end());
-      st.discovery_counters = sums;
-      st.mismatched.assign(mismatched.begin(), mismatched.end());
       if (d.complete || Clock::now() >= c.deadline) break;
       std::string why = d.reason;
-      if (auto p = why.find(" (deadline passed)"); p != std::string::npos) why.erase(p);
+      if (auto p = why.find(" (deadline passed"); p != std::string::npos) why.erase(p);
       std::string msg = "waiting for control nodes (" + d.method + "): " + why;
-      if (!st.mismatched.empty())
-        msg += "; ignoring nodes with another cluster configuration: " + join_list(st.mismatched);
       if (msg != step_record(st, "discover").detail) c.say(msg);
       c.progress("waiting", msg);
     }
-    auto choice = choose_bind_address(c.cfg, d.peers);
-    st.peers.clear();
-    for (const auto& p : d.peers)
-      if (p.address != choice.address && p.role != Role::compute) st.peers.push_back(p);
-    st.address = choice.address;
-    st.address_reason = choice.why;
-    st.discovery_method = d.method;
-    st.discovery_reason = d.reason;
-    st.cloud_join = d.retry_join;
-    if (!st.mismatched.empty())
-      c.say("nodes with a different cluster configuration (ignored): " + join_list(st.mismatched));
     if (!d.complete) {
       c.progress("timed-out", d.reason);
       return false;
     }
-    std::vector<std::string> addrs;
-    for (const auto& p : st.peers) addrs.push_back(p.address);
-    c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + d.reason +
-                           (addrs.empty() ? "" : "; peers " + join_list(addrs)));
+    for (const auto& p : d.peers) listed.push_back(p.address);
   }
+  st.discovery_method = c.cfg.discovery;
+  if (c.cfg.discovery == "cloud") {
+    // Cloud auto-join gives Consul its peers; nobody is known before Consul starts, so no
+    // configuration check can run here (docs/firstboot.md: the KV check is all there is).
+    auto choice = choose_bind_address(c.cfg, {});
+    st.peers.clear();
+    st.address = choice.address;
+    st.address_reason = choice.why;
+    st.discovery_reason = d.reason;
+    st.cloud_join = d.retry_join;
+    c.cfg.address = st.address;
+    c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + d.reason);
+    return true;
+  }
+  // 2. this node's address: named, of its interface, or on the route to the peers / group
+  std::vector<Peer> towards = d.peers;
+  if (c.cfg.discovery == "beacon") {
+    std::string host;
+    int port = 0;
+    split_host_port(c.cfg.beacon_group, "beacon_group", &host, &port);
+    towards = {Peer{"", host, Role::control}};
+  }
+  auto choice = choose_bind_address(c.cfg, towards);
+  st.address = choice.address;
+  st.address_reason = choice.why;
   c.cfg.address = st.address;
+  // 3. the configuration check, over the beacon agent's view
+  start_beacon_agent(c, listed);
+  DigestVote self{c.cfg.node_name, st.address, c.cfg.role, config_digest(c.cfg)};
+  ConfigDecision dec;
+  std::string last_logged;
+  for (;;) {
+    BeaconView v = c.beacon->view();
+    std::vector<DigestVote> votes;
+    std::set<std::string> mismatched;
+    for (const auto& n : v.nodes) {
+      votes.push_back({n.name, n.address, n.role, n.digest});
+      if (!n.same_config) mismatched.insert(n.name + " (" + n.address + ")");
+    }
+    dec = decide_config(self, c.cfg.control_count, listed, votes);
+    st.discovery_counters = {{"accepted", v.counters.accepted},
+                             {"malformed", v.counters.malformed},
+                             {"other_cluster", v.counters.other_cluster},
+                             {"bad_mac", v.counters.bad_mac},
+                             {"stale", v.counters.stale},
+                             {"wrong_source", v.counters.wrong_source},
+                             {"replayed", v.counters.replayed},
+                             {"config_mismatch", v.counters.config_mismatch}};
+    st.mismatched.assign(mismatched.begin(), mismatched.end());
+    if (st.name_conflicts != v.name_conflicts) {
+      st.name_conflicts = v.name_conflicts;
+      for (const auto& n : st.name_conflicts) c.say("two nodes show one name (not merged, both reported): " + n);
+    }
+    if (dec.move == ConfigMove::proceed) break;
+    if (dec.move == ConfigMove::stop)
+      throw Error("config", dec.why +
+                                ": stopping before Consul (no Consul, no ZooKeeper on this node); make cluster name, "
+                                "datacenter, control_count, ports and secret the same on every node");
+    std::string msg = "waiting for the control nodes to agree on the cluster configuration (" + c.cfg.discovery +
+                      "): " + dec.why;
+    if (!st.name_conflicts.empty()) msg += "; one name, several nodes: " + join_list(st.name_conflicts);
+    if (!v.send_error.empty()) msg += "; cannot send beacons: " + v.send_error;
+    if (Clock::now() >= c.deadline) {
+      c.progress("timed-out", msg);
+      return false;
+    }
+    if (msg != last_logged) {
+      c.say(msg);
+      last_logged = msg;
+    }
+    c.progress("waiting", msg);
+    c.beacon->wait_change(v.version, std::min(c.deadline, Clock::now() + std::chrono::seconds(1)));
+  }
+  st.peers = dec.agreeing;
+  st.discovery_reason = (d.reason.empty() ? "" : d.reason + "; ") + dec.why;
+  st.cloud_join.clear();
+  if (!st.mismatched.empty())
+    c.say("nodes with a different cluster configuration (not joined): " + join_list(st.mismatched));
+  std::vector<std::string> addrs;
+  for (const auto& p : st.peers) addrs.push_back(p.address);
+  c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + dec.why +
+                         (addrs.empty() ? "" : "; peers " + join_list(addrs)) +
+                         (st.mismatched.empty() ? "" : "; not joined (other configuration): " + join_list(st.mismatched)) +
+                         (st.name_conflicts.empty() ? "" : "; one name, several nodes: " + join_list(st.name_conflicts)));
   return true;
 }
 
@@ -299,11 +380,12 @@ bool decide_or_read_ensemble(Context& c) {
   });
   if (!ok) return false;
   c.st.ensemble = e;
-  c.st.myid = my_id(e, c.st.address, c.cfg.node_name);
+  c.st.myid = my_id(e, c.st.address);  // by address only: a name proves nothing
   std::vector<std::string> m;
   for (const auto& x : e.members) m.push_back(std::to_string(x.myid) + "=" + x.address);
   c.say("committed ensemble " + join_list(m) + (c.st.myid ? "; this node is myid " + std::to_string(c.st.myid) : ""));
   c.save();  // committed before anything is written or started from it
+  if (c.beacon) c.beacon->set_flags(kBeaconFlagCommitted);
   return true;
 }
 
@@ -364,12 +446,35 @@ bool step_zookeeper(Context& c, bool replay) {
       return false;
     }
   }
+  // Healthy membership: by address only; a member whose address is not its server.N, or a
+  // non-member whose address is some member's, never goes on (and is never reported done).
+  if (std::string why = ensemble_health(st.ensemble, st.address, st.myid, st.myid ? "leader" : "");
+      !why.empty() && why.rfind("ZooKeeper", 0) != 0)
+    throw Error("zookeeper", why + "; the committed ensemble and this node's address disagree (reinstall /var to "
+                                   "rejoin as a new node)");
   if (st.myid == 0) {
-    if (!replay)
+    if (!replay) {
+      // A node outside the ensemble must not run a ZooKeeper (e.g. one left by an earlier run).
+      bool ok = wait_until(c, [&](std::string* msg) {
+        std::string mode;
+        try {
+          mode = zk_status("127.0.0.1", c.cfg.ports.zk_client).mode;
+        } catch (const Error&) {
+          // nothing answers: as it should be
+        }
+        *msg = ensemble_health(st.ensemble, st.address, 0, mode);
+        return msg->empty();
+      });
+      if (!ok) {
+        step_record(st, "zookeeper").status = "timed-out";
+        c.save();
+        return false;
+      }
       c.progress("done", is_control(c.cfg.role)
                              ? "not in the ensemble (" + std::to_string(st.ensemble.members.size()) +
                                    " members): runs no ZooKeeper"
                              : "compute node: ensemble read (" + zk_url(st.ensemble, c.cfg.ports.zk_client, "") + ")");
+    }
     return true;
   }
   WriterInput in = writer_input(c.cfg, st, c.layout);
@@ -379,14 +484,12 @@ bool step_zookeeper(Context& c, bool replay) {
   for (const auto& f : zookeeper_files(in)) changed |= ensure_file(f);
   c.runner->start(zookeeper_service(c.layout, !systemd), changed);
   if (replay) return true;
-  bool single = st.ensemble.members.size() == 1;
   std::string mode;
   bool ok = wait_until(c, [&](std::string* msg) {
-    auto info = zk_status("127.0.0.1", c.cfg.ports.zk_client);
-    mode = info.mode;
-    if (mode == "leader" || mode == "follower" || (single && mode == "standalone")) return true;
-    *msg = "waiting for ZooKeeper quorum: myid " + std::to_string(st.myid) + ", mode " +
-           (mode.empty() ? "not serving yet" : mode) + ", ensemble " + zk_url(st.ensemble, c.cfg.ports.zk_client, "");
+    mode = zk_status("127.0.0.1", c.cfg.ports.zk_client).mode;
+    std::string why = ensemble_health(st.ensemble, st.address, st.myid, mode);
+    if (why.empty()) return true;
+    *msg = "waiting for ZooKeeper quorum: " + why + ", ensemble " + zk_url(st.ensemble, c.cfg.ports.zk_client, "");
     return false;
   });
   if (!ok) {
@@ -488,31 +591,6 @@ bool step_register(Context& c, bool replay) {
   return true;
 }
 
-// Answers beacons in a thread while it lives (beacon discovery only), so that nodes that
-// boot later find this one; the committed flag tells them this node has an ensemble.
-struct BeaconServer {
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  void start(const NodeConfig& cfg, bool committed, std::ostream* log) {
-    halt();
-    stop = false;
-    BeaconOptions opts;
-    opts.flags = committed ? kBeaconFlagCommitted : 0;
-    thread = std::thread([cfg, opts, log, this] {
-      try {
-        serve_beacon(cfg, stop, Clock::time_point::max(), opts);
-      } catch (const std::exception& e) {
-        *log << "mi-firstboot: beacon: not answering beacons: " << e.what() << std::endl;
-      }
-    });
-  }
-  void halt() {
-    stop = true;
-    if (thread.joinable()) thread.join();
-  }
-  ~BeaconServer() { halt(); }
-};
-
 std::atomic<bool> g_signalled{false};
 void on_signal(int) { g_signalled = true; }
 
@@ -603,7 +681,15 @@ WriterInput writer_input(const NodeConfig& cfg, const FirstbootState& st, const 
 NodeConfig load_config_for(const FirstbootOptions& opts) {
   NodeConfig cfg = load_node_config(opts.sources);
   if (!opts.state_dir.empty()) cfg.state_dir = opts.state_dir;
-  if (opts.port_offset) cfg.ports = ports_with_offset(opts.port_offset);
+  if (opts.port_offset) {
+    cfg.ports = ports_with_offset(opts.port_offset);
+    // The beacon port moves with the others (several nodes on one host's loopback).
+    std::string host;
+    int port = 0;
+    split_host_port(cfg.beacon_group, "beacon_group", &host, &port);
+    port = (port + opts.port_offset - 1) % 65535 + 1;
+    cfg.beacon_group = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  }
   return cfg;
 }
 
@@ -657,7 +743,6 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   c.runner = runner.get();
   c.consul.base = "http://127.0.0.1:" + std::to_string(c.cfg.ports.consul_http);
 
-  BeaconServer beacons;
   size_t resume = resume_index(c.st);
   if (resume > 0 && resume < step_names().size())
     log << "mi-firstboot: resuming at step " << step_names()[resume] << " (earlier steps done)" << std::endl;
@@ -700,14 +785,23 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
       return Outcome::timed_out;
     }
     if (!replay) c.say(step_record(c.st, name).detail);
-    if (name == "discover" && c.cfg.discovery == "beacon") beacons.start(c.cfg, !c.st.ensemble.empty(), c.log);
+    if (name == "discover" && !c.beacon && c.cfg.discovery != "cloud") {
+      // Replayed discovery (a restart): answer again, so that nodes starting later find this one.
+      std::vector<std::string> listed;
+      for (const auto& p : c.st.peers) listed.push_back(p.address);
+      try {
+        start_beacon_agent(c, listed);
+      } catch (const Error& e) {
+        c.say(std::string("not answering beacons: ") + e.what());
+      }
+    }
   }
   std::string summary = "first boot done: " + std::string(role_name(c.cfg.role)) + " node " + c.cfg.node_name + " at " +
                         c.st.address + (c.st.myid ? ", ZooKeeper myid " + std::to_string(c.st.myid) : "");
   log << "mi-firstboot: " << summary << std::endl;
   sd_notify_message("READY=1\nSTATUS=" + summary);
-  if (c.cfg.discovery == "beacon" && opts.serve_beacon_s != 0) {
-    beacons.start(c.cfg, !c.st.ensemble.empty(), c.log);
+  if (c.beacon && opts.serve_beacon_s != 0) {
+    c.beacon->set_flags(c.st.ensemble.empty() ? 0 : kBeaconFlagCommitted);
     log << "mi-firstboot: answering beacons "
         << (opts.serve_beacon_s < 0 ? "until stopped" : "for " + std::to_string(opts.serve_beacon_s) + " s")
         << std::endl;

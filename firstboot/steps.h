@@ -26,9 +26,10 @@ struct FirstbootOptions {
   int port_offset = 0;        // added to every port (single-host tests only)
   int poll_ms = 1000;         // how often waits re-check their condition
   int discovery_slice_s = 5;  // discovery reports progress at least this often
-  // beacon discovery: keep answering beacons this long after the run is done, so that nodes
-  // booting later (compute nodes, replacements) find this one; -1 = until SIGTERM/SIGINT.
-  // (During the run itself a node with beacon discovery always answers.)
+  // static, dns and beacon discovery: keep answering beacons this long after the run is
+  // done, so that nodes booting later (compute nodes, replacements, a misconfigured node that
+  // must learn it is the odd one out) find this one; -1 = until SIGTERM/SIGINT. (During the
+  // run itself, from the configuration check on, a node always answers.)
   int serve_beacon_s = 0;
 };
 

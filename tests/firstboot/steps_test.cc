@@ -1,7 +1,7 @@
 // The whole first-boot run on one host, with the real Consul 1.8.7 and ZooKeeper 3.8 run by
-// the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits for
-// the Consul leader and says why; an all-in-one node runs every step, `status` reports it,
-// a rerun changes nothing, and a run killed in the zookeeper step resumes there with the
+// the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits,
+// before Consul, for a majority to agree on its configuration and says why; an all-in-one
+// node runs every step, `status` reports it, a rerun changes nothing, and a run killed in the zookeeper step resumes there with the
 // same identity and ensemble. Waits are conditions with deadlines (run_firstboot's own).
 #include "firstboot/steps.h"
 
@@ -67,21 +67,25 @@ int offset_for(int k) { return 20000 + int(getpid() % 90) * 200 + k * 20; }
 
 }  // namespace
 
-TEST_CASE("a lone control node of three waits for the Consul leader and says why") {
-  if (!mi::have_program("consul")) FAIL("consul is not installed (scripts/setup.sh installs it)");
+TEST_CASE("a lone control node of three waits, before Consul, for a majority to agree on its configuration") {
   TestNode n("lone", 3, "127.0.0.1, 127.0.0.2, 127.0.0.3", offset_for(0));
-  n.opts.timeout_s = 6;
+  n.opts.timeout_s = 3;
   std::ostringstream log;
   CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
   INFO(log.str());
   auto st = load_state(n.state() + "/firstboot/state.json");
-  CHECK(step_record(st, "discover").status == "done");
-  CHECK(step_record(st, "consul").status == "timed-out");
-  CHECK(step_record(st, "consul").detail == "waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1");
-  CHECK(step_names()[resume_index(st)] == "consul");
+  const std::string want =
+      "waiting for the control nodes to agree on the cluster configuration (static): 1 of 3 control nodes agree on "
+      "the cluster configuration (need 2): lone 127.0.0.1";
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK(step_record(st, "discover").detail == want);
+  CHECK(step_names()[resume_index(st)] == "discover");
+  // Nothing started: Consul waits for the configuration check.
+  CHECK_FALSE(fs::exists(n.state() + "/etc/consul.d/consul.json"));
+  CHECK_FALSE(fs::exists(n.state() + "/run/consul.pid"));
   std::ostringstream out;
   CHECK(print_status(n.state(), false, out) == 3);
-  CHECK(out.str().find("waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1") != std::string::npos);
+  CHECK(out.str().find(want) != std::string::npos);
 }
 
 TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume after a kill") {
