@@ -49,6 +49,7 @@ ConfigDecision decide_config(const DigestVote& self, int control_count, const st
   }
   if (own >= need && other < own) {
     r.move = ConfigMove::proceed;
+    r.complete = own >= expected;
     for (const auto* v : groups[self.digest])
       if (v->address != self.address) r.agreeing.push_back(Peer{v->name, v->address, v->role});
     r.why = std::to_string(own) + " of " + std::to_string(expected) +

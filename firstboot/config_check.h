@@ -36,6 +36,7 @@ enum class ConfigMove { proceed, wait, stop };
 struct ConfigDecision {
   ConfigMove move = ConfigMove::wait;
   std::vector<Peer> agreeing;  // proceed: the control nodes sharing this node's digest (not this node)
+  bool complete = false;       // proceed: every expected control node is in the agreeing set
   std::string why;             // one line for status and the log
 };
 

@@ -49,6 +49,7 @@ struct Context {
   // The beacon exchange (every discovery method but cloud), from the configuration check to
   // the end of the run: it answers nodes that start later, committed flag once committed.
   std::unique_ptr<BeaconAgent> beacon;
+  Clock::time_point counters_saved{};
 
   void say(const std::string& msg) { *log << "mi-firstboot: " << current << ": " << msg << std::endl; }
   void save() { save_state(layout.state_file(), st); }
@@ -64,11 +65,47 @@ struct Context {
   }
 };
 
+// While the run goes on, the beacon agent keeps hearing nodes: one with another cluster
+// configuration, or two with one name, that shows up after discovery is still reported (in
+// state.json, so in status, and in the log). Only during steps that are not replays, so that
+// a rerun of a done node changes nothing.
+void note_beacons(Context& c) {
+  if (!c.beacon) return;
+  BeaconView v = c.beacon->view();
+  auto& st = c.st;
+  auto old_counters = st.discovery_counters;
+  st.discovery_counters = {{"accepted", v.counters.accepted},         {"malformed", v.counters.malformed},
+                           {"other_cluster", v.counters.other_cluster}, {"bad_mac", v.counters.bad_mac},
+                           {"stale", v.counters.stale},               {"wrong_source", v.counters.wrong_source},
+                           {"replayed", v.counters.replayed},         {"config_mismatch", v.counters.config_mismatch}};
+  bool news = false;
+  for (const auto& n : v.nodes) {
+    std::string m = n.name + " (" + n.address + ")";
+    if (!n.same_config && std::find(st.mismatched.begin(), st.mismatched.end(), m) == st.mismatched.end()) {
+      st.mismatched.push_back(m);
+      c.say("node with a different cluster configuration (not joined): " + m);
+      news = true;
+    }
+  }
+  for (const auto& n : v.name_conflicts)
+    if (std::find(st.name_conflicts.begin(), st.name_conflicts.end(), n) == st.name_conflicts.end()) {
+      st.name_conflicts.push_back(n);
+      c.say("two nodes show one name (not merged, both reported): " + n);
+      news = true;
+    }
+  // Counters alone are saved at most once a second (they change with every beacon).
+  if (news || (st.discovery_counters != old_counters && Clock::now() >= c.counters_saved + std::chrono::seconds(1))) {
+    c.counters_saved = Clock::now();
+    c.save();
+  }
+}
+
 // Waits until `check` returns true, re-checking every poll_ms; `check` sets the message
 // shown meanwhile. An mi::Error from `check` (service not answering yet) is a reason to
 // wait, not a failure. False when the deadline passes.
 bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
   std::string msg, last_logged;
+  int pause_ms = 50;
   for (;;) {
     bool ok = false;
     try {
@@ -76,6 +113,7 @@ bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
     } catch (const Error& e) {
       msg = std::string("waiting: ") + e.what();
     }
+    note_beacons(c);
     if (ok) return true;
     c.progress("waiting", msg);
     if (msg != last_logged) {
@@ -83,7 +121,9 @@ bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
       last_logged = msg;
     }
     if (Clock::now() >= c.deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(c.opts.poll_ms));
+    // Soon at first (most conditions hold within a fraction of a second), then every poll_ms.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(pause_ms, c.opts.poll_ms)));
+    pause_ms = std::min(pause_ms * 2, std::max(c.opts.poll_ms, 1));
   }
 }
 
@@ -245,30 +285,18 @@ bool step_discover(Context& c, bool replay) {
   start_beacon_agent(c, listed);
   DigestVote self{c.cfg.node_name, st.address, c.cfg.role, config_digest(c.cfg)};
   ConfigDecision dec;
+  const auto gather_until = Clock::now() + std::chrono::milliseconds(c.opts.config_gather_ms);
   std::string last_logged;
   for (;;) {
     BeaconView v = c.beacon->view();
     std::vector<DigestVote> votes;
-    std::set<std::string> mismatched;
-    for (const auto& n : v.nodes) {
-      votes.push_back({n.name, n.address, n.role, n.digest});
-      if (!n.same_config) mismatched.insert(n.name + " (" + n.address + ")");
-    }
+    for (const auto& n : v.nodes) votes.push_back({n.name, n.address, n.role, n.digest});
     dec = decide_config(self, c.cfg.control_count, listed, votes);
-    st.discovery_counters = {{"accepted", v.counters.accepted},
-                             {"malformed", v.counters.malformed},
-                             {"other_cluster", v.counters.other_cluster},
-                             {"bad_mac", v.counters.bad_mac},
-                             {"stale", v.counters.stale},
-                             {"wrong_source", v.counters.wrong_source},
-                             {"replayed", v.counters.replayed},
-                             {"config_mismatch", v.counters.config_mismatch}};
-    st.mismatched.assign(mismatched.begin(), mismatched.end());
-    if (st.name_conflicts != v.name_conflicts) {
-      st.name_conflicts = v.name_conflicts;
-      for (const auto& n : st.name_conflicts) c.say("two nodes show one name (not merged, both reported): " + n);
-    }
-    if (dec.move == ConfigMove::proceed) break;
+    note_beacons(c);
+    bool gathered = Clock::now() >= gather_until;
+    // Alone, even a one-node cluster listens first: a node already up with another
+    // configuration answers within the gather time and makes this one the odd one out.
+    if (dec.move == ConfigMove::proceed && (gathered || (dec.complete && !dec.agreeing.empty()))) break;
     if (dec.move == ConfigMove::stop)
       throw Error("config", dec.why +
                                 ": stopping before Consul (no Consul, no ZooKeeper on this node); make cluster name, "
@@ -286,13 +314,13 @@ bool step_discover(Context& c, bool replay) {
       last_logged = msg;
     }
     c.progress("waiting", msg);
-    c.beacon->wait_change(v.version, std::min(c.deadline, Clock::now() + std::chrono::seconds(1)));
+    auto wake = std::min(c.deadline, Clock::now() + std::chrono::seconds(1));
+    if (!gathered) wake = std::min(wake, gather_until);
+    c.beacon->wait_change(v.version, wake);
   }
   st.peers = dec.agreeing;
   st.discovery_reason = (d.reason.empty() ? "" : d.reason + "; ") + dec.why;
   st.cloud_join.clear();
-  if (!st.mismatched.empty())
-    c.say("nodes with a different cluster configuration (not joined): " + join_list(st.mismatched));
   std::vector<std::string> addrs;
   for (const auto& p : st.peers) addrs.push_back(p.address);
   c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + dec.why +
@@ -370,8 +398,13 @@ bool decide_or_read_ensemble(Context& c) {
           c.say("decided the ensemble and wrote it to " + key);
         else
           c.say("another node wrote the ensemble first; reading it");
+        // Read back at once: everyone uses the stored value, whoever wrote it.
+        if (auto stored = consul_kv_get(c.consul, key)) {
+          e = agreement_step({}, stored, {}, c.cfg.control_count, control, c.cfg.node_name, key).ensemble;
+          return true;
+        }
         *msg = "reading the ensemble back from Consul KV " + key;
-        return false;  // read back on the next round: everyone uses the stored value
+        return false;
       case AgreementMove::wait:
         *msg = step.why;
         return false;

@@ -24,8 +24,12 @@ struct FirstbootOptions {
   std::string runner = "systemd";
   int timeout_s = 1800;       // the whole run; a step still waiting then → Outcome::timed_out
   int port_offset = 0;        // added to every port (single-host tests only)
-  int poll_ms = 1000;         // how often waits re-check their condition
+  int poll_ms = 1000;         // how often waits re-check their condition (first after 50 ms, doubling up to this)
   int discovery_slice_s = 5;  // discovery reports progress at least this often
+  // The configuration check goes on with a majority that is not yet every expected node only
+  // after listening this long (nodes already up answer at once), so that a tie with nodes
+  // already present is seen rather than raced; a complete set goes on at once.
+  int config_gather_ms = 250;
   // static, dns and beacon discovery: keep answering beacons this long after the run is
   // done, so that nodes booting later (compute nodes, replacements, a misconfigured node that
   // must learn it is the odd one out) find this one; -1 = until SIGTERM/SIGINT. (During the
