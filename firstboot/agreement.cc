@@ -152,11 +152,13 @@ std::string ensemble_health(const Ensemble& e, const std::string& address, int m
   }
   if (by_address != myid)
     return "this node committed myid " + std::to_string(myid) + " but its address " + address +
-           (by_address ? " is server." + std::to_string(by_address) : " is not in the ensemble") + " (" + [&] {
+           (by_address ? " is server." + std::to_string(by_address) : " is not in the ensemble") + " (" +
+           [&] {
              std::string s;
              for (const auto& m : e.members) s += (s.empty() ? "" : ", ") + std::to_string(m.myid) + "=" + m.address;
              return s;
-           }() + ")";
+           }() +
+           ")";
   bool single = e.members.size() == 1;
   if (zk_mode == "leader" || zk_mode == "follower" || (single && zk_mode == "standalone")) return "";
   return "ZooKeeper myid " + std::to_string(myid) + " is " +

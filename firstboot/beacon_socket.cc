@@ -92,8 +92,7 @@ struct BeaconAgent::Impl {
   BeaconMessage own;
 
   void setup() {
-    if (cfg.secret.empty())
-      throw Error("beacon", "no cluster secret: beacon exchange needs one (secret_file or seed)");
+    if (cfg.secret.empty()) throw Error("beacon", "no cluster secret: beacon exchange needs one (secret_file or seed)");
     std::string host;
     std::string group = opts.group.empty() ? cfg.beacon_group : opts.group;
     split_host_port(group, "beacon_group", &host, &port);
@@ -129,7 +128,9 @@ struct BeaconAgent::Impl {
     local.sin_port = htons(uint16_t(port));
     // Bound to the group itself, the socket gets only that group's datagrams; in unicast
     // mode to our own address (several test nodes may share one host's port).
-    local.sin_addr.s_addr = multicast ? dest.s_addr : unicast ? ipv4(own_address, "own address").s_addr : htonl(INADDR_ANY);
+    local.sin_addr.s_addr = multicast ? dest.s_addr
+                            : unicast ? ipv4(own_address, "own address").s_addr
+                                      : htonl(INADDR_ANY);
     if (bind(rx.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0)
       throw Error("beacon", "bind to port " + std::to_string(port) + ": " + strerror(errno));
 
@@ -167,6 +168,8 @@ struct BeaconAgent::Impl {
     if (unicast) {
       for (const auto& t : opts.unicast_targets) {
         if (t == own_address) continue;
+        if (t.find(':') != std::string::npos)
+          throw Error("beacon", "peer " + t + " is IPv6; the configuration check (beacon) is IPv4 only for now");
         sockaddr_in to{};
         to.sin_family = AF_INET;
         to.sin_port = htons(uint16_t(port));
@@ -263,7 +266,8 @@ struct BeaconAgent::Impl {
         period = std::min(max_period, period * 2);
       }
       auto wake = std::min(next_send, now + std::chrono::milliseconds(100));  // notice `stop` soon
-      int timeout = int(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
+      int timeout =
+          int(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count() + 1));
       pollfd p{rx.fd, POLLIN, 0};
       int pr = poll(&p, 1, timeout);
       if (pr > 0) {

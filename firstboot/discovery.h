@@ -56,13 +56,13 @@ struct SeenNode {
 };
 
 struct BeaconView {
-  std::string own_address;        // the address this node names in its beacons
-  std::vector<SeenNode> nodes;    // every authenticated sender but this node, sorted by address
-  BeaconCounters counters;        // drops by reason, summed over the agent's life
+  std::string own_address;                  // the address this node names in its beacons
+  std::vector<SeenNode> nodes;              // every authenticated sender but this node, sorted by address
+  BeaconCounters counters;                  // drops by reason, summed over the agent's life
   std::vector<std::string> name_conflicts;  // "ctl-1 at 10.0.0.11 and 10.0.0.12" (this node included)
-  uint64_t sent = 0;              // own beacons sent
-  std::string send_error;         // last send failure ("" = none)
-  uint64_t version = 0;           // changes whenever a beacon is accepted
+  uint64_t sent = 0;                        // own beacons sent
+  std::string send_error;                   // last send failure ("" = none)
+  uint64_t version = 0;                     // changes whenever a beacon is accepted
 };
 
 // The beacon exchange of one process: a thread with a receiving socket (the group, or the
@@ -102,8 +102,8 @@ struct BeaconResult {
   std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another config digest
   std::vector<std::string> committed;   // names of peers whose beacons carry kBeaconFlagCommitted
   std::vector<std::string> name_conflicts;
-  uint64_t sent = 0;                    // own beacons sent
-  std::string send_error;               // last send failure ("" = none), e.g. no multicast route
+  uint64_t sent = 0;       // own beacons sent
+  std::string send_error;  // last send failure ("" = none), e.g. no multicast route
 };
 
 // A BeaconAgent until `expected_controls` control nodes with our config digest (counting

@@ -74,10 +74,14 @@ void note_beacons(Context& c) {
   BeaconView v = c.beacon->view();
   auto& st = c.st;
   auto old_counters = st.discovery_counters;
-  st.discovery_counters = {{"accepted", v.counters.accepted},         {"malformed", v.counters.malformed},
-                           {"other_cluster", v.counters.other_cluster}, {"bad_mac", v.counters.bad_mac},
-                           {"stale", v.counters.stale},               {"wrong_source", v.counters.wrong_source},
-                           {"replayed", v.counters.replayed},         {"config_mismatch", v.counters.config_mismatch}};
+  st.discovery_counters = {{"accepted", v.counters.accepted},
+                           {"malformed", v.counters.malformed},
+                           {"other_cluster", v.counters.other_cluster},
+                           {"bad_mac", v.counters.bad_mac},
+                           {"stale", v.counters.stale},
+                           {"wrong_source", v.counters.wrong_source},
+                           {"replayed", v.counters.replayed},
+                           {"config_mismatch", v.counters.config_mismatch}};
   bool news = false;
   for (const auto& n : v.nodes) {
     std::string m = n.name + " (" + n.address + ")";
@@ -301,8 +305,8 @@ bool step_discover(Context& c, bool replay) {
       throw Error("config", dec.why +
                                 ": stopping before Consul (no Consul, no ZooKeeper on this node); make cluster name, "
                                 "datacenter, control_count, ports and secret the same on every node");
-    std::string msg = "waiting for the control nodes to agree on the cluster configuration (" + c.cfg.discovery +
-                      "): " + dec.why;
+    std::string msg =
+        "waiting for the control nodes to agree on the cluster configuration (" + c.cfg.discovery + "): " + dec.why;
     if (!st.name_conflicts.empty()) msg += "; one name, several nodes: " + join_list(st.name_conflicts);
     if (!v.send_error.empty()) msg += "; cannot send beacons: " + v.send_error;
     if (Clock::now() >= c.deadline) {
@@ -323,10 +327,11 @@ bool step_discover(Context& c, bool replay) {
   st.cloud_join.clear();
   std::vector<std::string> addrs;
   for (const auto& p : st.peers) addrs.push_back(p.address);
-  c.progress("done", "address " + st.address + " (" + st.address_reason + "); " + dec.why +
-                         (addrs.empty() ? "" : "; peers " + join_list(addrs)) +
-                         (st.mismatched.empty() ? "" : "; not joined (other configuration): " + join_list(st.mismatched)) +
-                         (st.name_conflicts.empty() ? "" : "; one name, several nodes: " + join_list(st.name_conflicts)));
+  c.progress("done",
+             "address " + st.address + " (" + st.address_reason + "); " + dec.why +
+                 (addrs.empty() ? "" : "; peers " + join_list(addrs)) +
+                 (st.mismatched.empty() ? "" : "; not joined (other configuration): " + join_list(st.mismatched)) +
+                 (st.name_conflicts.empty() ? "" : "; one name, several nodes: " + join_list(st.name_conflicts)));
   return true;
 }
 
@@ -483,8 +488,9 @@ bool step_zookeeper(Context& c, bool replay) {
   // non-member whose address is some member's, never goes on (and is never reported done).
   if (std::string why = ensemble_health(st.ensemble, st.address, st.myid, st.myid ? "leader" : "");
       !why.empty() && why.rfind("ZooKeeper", 0) != 0)
-    throw Error("zookeeper", why + "; the committed ensemble and this node's address disagree (reinstall /var to "
-                                   "rejoin as a new node)");
+    throw Error("zookeeper", why +
+                                 "; the committed ensemble and this node's address disagree (reinstall /var to "
+                                 "rejoin as a new node)");
   if (st.myid == 0) {
     if (!replay) {
       // A node outside the ensemble must not run a ZooKeeper (e.g. one left by an earlier run).

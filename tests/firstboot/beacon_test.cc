@@ -190,8 +190,7 @@ TEST_CASE("beacon filter: ok, self, wrong source, other cluster, replayed, stale
   std::string first = beacon_from(peer, now + 5, 104, "10.0.0.12");
   CHECK(filter_beacon(f, first, now, "10.0.0.12", nullptr) == BeaconStatus::ok);
   CHECK(filter_beacon(f, first, now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
-  CHECK(filter_beacon(f, beacon_from(peer, now, 50, "10.0.0.12"), now, "10.0.0.12", nullptr) ==
-        BeaconStatus::replayed);
+  CHECK(filter_beacon(f, beacon_from(peer, now, 50, "10.0.0.12"), now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
   // Outside the window, either direction.
   CHECK(filter_beacon(f, beacon_from(peer, now - 30001, 200, "10.0.0.12"), now, "10.0.0.12", nullptr) ==
         BeaconStatus::stale);

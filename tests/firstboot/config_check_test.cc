@@ -61,8 +61,8 @@ TEST_CASE("config check, static: control_count 1 among 3 good nodes, in every or
     INFO(k << " good seen: " << d.why);
     CHECK(d.move == (k == 3 ? ConfigMove::stop : ConfigMove::wait));
     if (k == 3) {
-      CHECK_THAT(d.why, Catch::Contains("this node y1 (10.0.0.31) has cluster configuration digest " +
-                                        short_digest(kBad)));
+      CHECK_THAT(d.why,
+                 Catch::Contains("this node y1 (10.0.0.31) has cluster configuration digest " + short_digest(kBad)));
       CHECK_THAT(d.why, Catch::Contains("has digest " + short_digest(kGood)));
       CHECK_THAT(d.why, Catch::Contains("3 of 4: c1 10.0.0.11, c2 10.0.0.12, c3 10.0.0.13"));
     }

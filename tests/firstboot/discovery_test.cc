@@ -321,8 +321,7 @@ TEST_CASE("beacon: interface by name, no address configured: the interface's add
   CHECK_THROWS_WITH(discover_beacon(bad, 1, Clock::now(), opts), Catch::Contains("no-such-if0"));
 }
 
-TEST_CASE("beacon: two nodes with one name at two addresses are two peers, reported, never merged",
-          "[beacon][live]") {
+TEST_CASE("beacon: two nodes with one name at two addresses are two peers, reported, never merged", "[beacon][live]") {
   BeaconOptions opts;
   opts.group = "239.255.77.77:" + std::to_string(test_port());
   opts.interface_address = "127.0.0.1";
@@ -331,7 +330,8 @@ TEST_CASE("beacon: two nodes with one name at two addresses are two peers, repor
   std::vector<std::future<BeaconResult>> nodes;
   for (std::string addr : {"127.0.0.11", "127.0.0.12"}) {
     NodeConfig c = beacon_node("clone", addr);
-    nodes.push_back(std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
+    nodes.push_back(
+        std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
   }
   for (auto& f : nodes) {
     BeaconResult r = f.get();

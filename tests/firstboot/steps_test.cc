@@ -1,8 +1,9 @@
 // The whole first-boot run on one host, with the real Consul 1.8.7 and ZooKeeper 3.8 run by
 // the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits,
 // before Consul, for a majority to agree on its configuration and says why; an all-in-one
-// node runs every step, `status` reports it, a rerun changes nothing, and a run killed in the zookeeper step resumes there with the
-// same identity and ensemble. Waits are conditions with deadlines (run_firstboot's own).
+// node runs every step, `status` reports it, a rerun changes nothing, and a run killed in
+// the zookeeper step resumes there with the same identity and ensemble. Waits are
+// conditions with deadlines (run_firstboot's own).
 #include "firstboot/steps.h"
 
 #include <sys/socket.h>
