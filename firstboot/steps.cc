@@ -522,8 +522,17 @@ bool step_zookeeper(Context& c, bool replay) {
   bool changed = false;
   for (const auto& f : zookeeper_files(in)) changed |= ensure_file(f);
   c.runner->start(zookeeper_service(c.layout, !systemd), changed);
-  if (replay) return true;
   std::string mode;
+  if (replay) {
+    // A later boot: done only while this node is a healthy member. Already healthy (a
+    // rerun): nothing changes; else the step says what it waits on until it is again.
+    try {
+      mode = zk_status("127.0.0.1", c.cfg.ports.zk_client).mode;
+    } catch (const Error&) {
+      mode.clear();
+    }
+    if (ensemble_health(st.ensemble, st.address, st.myid, mode).empty()) return true;
+  }
   bool ok = wait_until(c, [&](std::string* msg) {
     mode = zk_status("127.0.0.1", c.cfg.ports.zk_client).mode;
     std::string why = ensemble_health(st.ensemble, st.address, st.myid, mode);
