@@ -131,7 +131,8 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   CHECK(mi::read_file(n.state() + "/run/consul.pid") == consul_pid);
 
   // A reboot: every service down, every step done. The replay starts them again without
-  // deciding or waiting anything, and state.json stays byte-identical.
+  // deciding anything, is done only once ZooKeeper is a healthy member again, and
+  // state.json stays byte-identical.
   {
     auto r = make_process_runner(n.state() + "/run");
     r->stop("zookeeper");
@@ -141,6 +142,7 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
     CHECK(log_boot.str().find("all steps done earlier") != std::string::npos);
     CHECK(r->running("consul"));
     CHECK(r->running("zookeeper"));
+    CHECK(zk_status("127.0.0.1", st.ports.zk_client).mode == "standalone");  // healthy when done
     CHECK(mi::read_file(state_file) == before);
   }
 
