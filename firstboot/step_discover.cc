@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "common/error.h"
 #include "firstboot/beacon.h"
@@ -57,12 +58,21 @@ bool step_discover(Context& c, bool replay) {
       std::string msg = "waiting for control nodes (" + d.method + "): " + why;
       if (msg != step_record(st, "discover").detail) c.say(msg);
       c.progress("waiting", msg);
+      // A static list does not change while we wait (dns waited inside): never spin.
+      std::this_thread::sleep_until(slice_end);
     }
     if (!d.complete) {
       c.progress("timed-out", d.reason);
       return false;
     }
-    for (const auto& p : d.peers) listed.push_back(p.address);
+    // The check runs over IPv4 (beacon.h); a dual-stack name lists each host twice, so only
+    // its IPv4 addresses are the list (an IPv6-only list fails in the agent, with the reason).
+    for (const auto& p : d.peers)
+      if (p.address.find(':') == std::string::npos &&
+          std::find(listed.begin(), listed.end(), p.address) == listed.end())
+        listed.push_back(p.address);
+    if (listed.empty())
+      for (const auto& p : d.peers) listed.push_back(p.address);
   }
   st.discovery_method = c.cfg.discovery;
   if (c.cfg.discovery == "cloud") {

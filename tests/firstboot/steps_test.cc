@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <sstream>
 
@@ -87,6 +88,21 @@ TEST_CASE("a lone control node of three waits, before Consul, for a majority to 
   std::ostringstream out;
   CHECK(print_status(n.state(), false, out) == 3);
   CHECK(out.str().find(want) != std::string::npos);
+}
+
+TEST_CASE("static discovery with fewer peers than control_count waits without spinning") {
+  TestNode n("short", 3, "127.0.0.1", offset_for(2));
+  n.opts.timeout_s = 2;
+  n.opts.discovery_slice_s = 1;
+  std::ostringstream log;
+  std::clock_t cpu0 = std::clock();
+  CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
+  double cpu_s = double(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  INFO(log.str());
+  CHECK(cpu_s < 0.5);  // it used a whole core for the whole wait before
+  auto st = load_state(n.state() + "/firstboot/state.json");
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK_THAT(step_record(st, "discover").detail, Catch::Contains("1 of 3 control nodes"));
 }
 
 TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume after a kill") {
