@@ -64,7 +64,7 @@ class Firstboot:
         bed.on_failure.append(snap)
 
     def write_node_files(self, node, role, dc, control_count, discovery, peers=(), wan_join=(),
-                         secret=None):
+                         secret=None, node_name=None):
         """The node's baked-in defaults (cluster.yaml, schema of firstboot/config_sources.h)
         and its secret file, mode 0600 (never on a command line)."""
         secret = secret or DEFAULT_SECRET
@@ -74,7 +74,7 @@ class Firstboot:
             f.write(secret + "\n")
         lines = [
             f"role: {role}",
-            f"node: {node.name}",
+            f"node: {node_name or node.name}",
             f"secret_file: {secret_file}",
             f"state_dir: {node.path('state')}",
             "cluster:",
@@ -699,7 +699,9 @@ def scenario_replay(args):
          each other; a spy m2 captures a beacon of s1; s1 goes down; r1 is restarted (power
          cut, then mi-firstboot again); m2 takes over s1's address and sends the captured
          beacon from it. Expected: r1's replay state survived its restart (state dir): it
-         counts the beacon replayed and sees only itself (1 of 5), not s1."""
+         counts the beacon replayed and sees only itself (1 of 5), not s1.
+    dc3: t1 and t2 both named "twin" (control_count 5): each counts two nodes and reports
+         "one name, several nodes: twin at 10.77.3.11 and 10.77.3.12" in its status."""
     fb = Firstboot(args.binary)
     with Testbed("replay") as bed:
         fb.snapshot_on_failure(bed)
@@ -754,6 +756,22 @@ def scenario_replay(args):
         if "1 of 5 control nodes agree" not in detail or "s1" in detail:
             raise Failure(f"r1 after the replay across its restart: discover {st}: {detail!r}")
         log(f"r1: {counters(fb, bed, r1)}; discover still: {detail}")
+
+        # dc3: two nodes that show one name ("twin") at two addresses: two nodes (2 of 5
+        # agree), reported by name and both addresses on each, never merged.
+        t1, t2 = bed.add_node("t1", 3, 11), bed.add_node("t2", 3, 12)
+        for n in (t1, t2):
+            fb.write_node_files(n, "control", 3, 5, "beacon", node_name="twin")
+            fb.start(bed, n)
+        for n in (t1, t2):
+            detail = wait_for(f"{n.name} reporting the name conflict",
+                              lambda n=n: (lambda d: d if "one name, several nodes" in d else None)(
+                                  fb.step(bed, n, "discover")[1]), FORM_TIMEOUT, 0.2)
+            want = ("2 of 5 control nodes agree on the cluster configuration (need 3): twin 10.77.3.11, "
+                    "twin 10.77.3.12", "one name, several nodes: twin at 10.77.3.11 and 10.77.3.12")
+            if not all(w in detail for w in want):
+                raise Failure(f"{n.name}: discover {detail!r}; want both of {want}")
+            log(f"{n.name}: {detail[-130:]}")
         log("replay: all checks passed")
 
 
