@@ -65,9 +65,19 @@ void note_beacons(Context& c) {
 // Waits until `check` returns true, re-checking every poll_ms; `check` sets the message
 // shown meanwhile. An mi::Error from `check` (service not answering yet) is a reason to
 // wait, not a failure. False when the deadline passes.
+int next_pause_ms(const Context& c, Clock::time_point started, int* pause_ms) {
+  // Conditions that hold soon (a Consul leader, ZooKeeper's quorum) are seen within 200 ms;
+  // after 10 s of waiting, every poll_ms.
+  int cap = Clock::now() - started < std::chrono::seconds(10) ? 200 : c.opts.poll_ms;
+  int p = std::max(1, std::min({*pause_ms, cap, c.opts.poll_ms}));
+  *pause_ms = std::min(*pause_ms * 2, std::max(c.opts.poll_ms, 1));
+  return p;
+}
+
 bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
   std::string msg, last_logged;
   int pause_ms = 50;
+  const auto started = Clock::now();
   for (;;) {
     bool ok = false;
     try {
@@ -84,8 +94,7 @@ bool wait_until(Context& c, const std::function<bool(std::string*)>& check) {
     }
     if (Clock::now() >= c.deadline) return false;
     // Soon at first (most conditions hold within a fraction of a second), then every poll_ms.
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(pause_ms, c.opts.poll_ms)));
-    pause_ms = std::min(pause_ms * 2, std::max(c.opts.poll_ms, 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(next_pause_ms(c, started, &pause_ms)));
   }
 }
 

@@ -51,9 +51,12 @@ struct Context {
   }
 };
 
-// Waits until `check` returns true, re-checking first after 50 ms and then less often, up to
-// every poll_ms; `check` sets the message shown meanwhile. An mi::Error from `check`
-// (service not answering yet) is a reason to wait, not a failure. False when the deadline
+// The next pause of a wait that started at `started`: 50 ms, doubling, at most 200 ms for the
+// first 10 s, then up to poll_ms.
+int next_pause_ms(const Context& c, Clock::time_point started, int* pause_ms);
+
+// Waits until `check` returns true, re-checking after next_pause_ms(); `check` sets the message shown meanwhile. An
+// mi::Error from `check` (service not answering yet) is a reason to wait, not a failure. False when the deadline
 // passes.
 bool wait_until(Context& c, const std::function<bool(std::string*)>& check);
 

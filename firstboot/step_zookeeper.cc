@@ -173,7 +173,8 @@ bool step_zookeeper(Context& c, bool replay) {
     // again. Waited on without touching state.json (the step stays done, and a reboot
     // leaves the file byte-identical); `status` shows ZooKeeper's live mode meanwhile.
     std::string last;
-    for (int pause_ms = 50;; pause_ms = std::min(pause_ms * 2, std::max(c.opts.poll_ms, 1))) {
+    const auto started = Clock::now();
+    for (int pause_ms = 50;;) {
       try {
         mode = zk_status("127.0.0.1", c.cfg.ports.zk_client).mode;
       } catch (const Error&) {
@@ -192,7 +193,7 @@ bool step_zookeeper(Context& c, bool replay) {
         c.save();
         return false;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(pause_ms, c.opts.poll_ms)));
+      std::this_thread::sleep_for(std::chrono::milliseconds(next_pause_ms(c, started, &pause_ms)));
     }
   }
   bool ok = wait_until(c, [&](std::string* msg) {

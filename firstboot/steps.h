@@ -22,9 +22,10 @@ struct FirstbootOptions {
   SourcePaths sources;    // where NodeConfig comes from
   std::string state_dir;  // "" = NodeConfig::state_dir (/var/lib/mi)
   std::string runner = "systemd";
-  int timeout_s = 1800;       // the whole run; a step still waiting then → Outcome::timed_out
-  int port_offset = 0;        // added to every port (single-host tests only)
-  int poll_ms = 1000;         // how often waits re-check their condition (first after 50 ms, doubling up to this)
+  int timeout_s = 1800;  // the whole run; a step still waiting then → Outcome::timed_out
+  int port_offset = 0;   // added to every port (single-host tests only)
+  int poll_ms = 1000;  // how often waits re-check their condition (first after 50 ms, doubling, at most 200 ms during a
+                       // wait's first 10 s, then up to this)
   int discovery_slice_s = 5;  // discovery reports progress at least this often
   // The configuration check goes on with a majority that is not yet every expected node only
   // after listening this long (nodes already up answer at once), so that a tie with nodes
