@@ -134,12 +134,36 @@ Ensemble ensemble_from_json(const std::string& json, const std::string& where) {
   return e;
 }
 
-int my_id(const Ensemble& e, const std::string& address, const std::string& node_name) {
+int my_id(const Ensemble& e, const std::string& address) {
   for (const auto& m : e.members)
     if (!address.empty() && m.address == address) return m.myid;
-  for (const auto& m : e.members)
-    if (!node_name.empty() && m.name == node_name) return m.myid;
   return 0;
+}
+
+std::string ensemble_health(const Ensemble& e, const std::string& address, int myid, const std::string& zk_mode) {
+  if (e.empty()) return "no ensemble committed";
+  int by_address = my_id(e, address);
+  if (myid == 0) {
+    if (by_address != 0)
+      return "address " + address + " is server." + std::to_string(by_address) + " of the ensemble but this node " +
+             "committed no myid";
+    if (!zk_mode.empty()) return "not in the ensemble but a ZooKeeper answers here (mode " + zk_mode + ")";
+    return "";
+  }
+  if (by_address != myid)
+    return "this node committed myid " + std::to_string(myid) + " but its address " + address +
+           (by_address ? " is server." + std::to_string(by_address) : " is not in the ensemble") + " (" +
+           [&] {
+             std::string s;
+             for (const auto& m : e.members) s += (s.empty() ? "" : ", ") + std::to_string(m.myid) + "=" + m.address;
+             return s;
+           }() +
+           ")";
+  bool single = e.members.size() == 1;
+  if (zk_mode == "leader" || zk_mode == "follower" || (single && zk_mode == "standalone")) return "";
+  return "ZooKeeper myid " + std::to_string(myid) + " is " +
+         (zk_mode.empty() ? "not serving yet" : "in mode " + zk_mode) +
+         (single ? " (want standalone)" : " (want leader or follower)");
 }
 
 std::string zk_url(const Ensemble& e, int client_port, const std::string& path) {

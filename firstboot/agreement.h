@@ -61,8 +61,16 @@ std::string ensemble_to_json(const Ensemble& e);
 // Validates: myids 1..N each once, addresses present and distinct. Throws mi::Error{where,..}.
 Ensemble ensemble_from_json(const std::string& json, const std::string& where);
 
-// This node's myid in the ensemble (matched by address, else by name), 0 when not in it.
-int my_id(const Ensemble& e, const std::string& address, const std::string& node_name);
+// This node's myid in the ensemble, found by its address only (names are not unique: clones,
+// typos), 0 when its address is not in it.
+int my_id(const Ensemble& e, const std::string& address);
+
+// Whether this node is a healthy member of the ensemble it committed: "" when it is, else
+// why not. With myid > 0: its address must be server.<myid> of the ensemble and its
+// ZooKeeper must say (srvr) leader or follower, or standalone for a one-node ensemble. With
+// myid 0: its address must not be in the ensemble and it must run no ZooKeeper
+// (`zk_mode` is "" when nothing answers on the client port).
+std::string ensemble_health(const Ensemble& e, const std::string& address, int myid, const std::string& zk_mode);
 
 // "zk://10.0.0.11:2181,10.0.0.12:2181,10.0.0.13:2181" + path (no trailing path when "").
 std::string zk_url(const Ensemble& e, int client_port, const std::string& path);

@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "common/endian.h"
 #include "common/error.h"
@@ -111,6 +113,8 @@ const char* beacon_status_name(BeaconStatus s) {
       return "bad_mac";
     case BeaconStatus::stale:
       return "stale";
+    case BeaconStatus::wrong_source:
+      return "wrong_source";
     case BeaconStatus::replayed:
       return "replayed";
     case BeaconStatus::config_mismatch:
@@ -172,6 +176,7 @@ BeaconFilter make_beacon_filter(const NodeConfig& cfg, int64_t window_ms) {
   f.key = beacon_key(cfg.secret);
   f.cluster = cfg.cluster;
   f.self_name = cfg.node_name;
+  f.self_address = cfg.address;
   f.digest = config_digest(cfg);
   f.window_ms = window_ms;
   return f;
@@ -183,17 +188,20 @@ BeaconStatus filter_beacon(BeaconFilter& f, const std::string& bytes, uint64_t n
   BeaconStatus s = decode_beacon(bytes, f.key, f.cluster, &m);
   if (s == BeaconStatus::ok) {
     int64_t skew = int64_t(m.timestamp_ms - now_ms);
-    if (m.name == f.self_name) {
+    bool own = f.self_address.empty() ? m.name == f.self_name : m.address == f.self_address;
+    if (own && source == m.address) {
       s = BeaconStatus::self;
+    } else if (m.address.empty() || m.address != source) {
+      s = BeaconStatus::wrong_source;  // believed only from the address it names
     } else if (skew > f.window_ms || skew < -f.window_ms) {
       s = BeaconStatus::stale;
-    } else if (auto it = f.highest_sequence.find(m.name); it != f.highest_sequence.end() && m.sequence <= it->second) {
+    } else if (auto it = f.highest_sequence.find(m.address);
+               it != f.highest_sequence.end() && m.sequence <= it->second) {
       s = BeaconStatus::replayed;
     } else {
-      f.highest_sequence[m.name] = m.sequence;
-      if (m.address.empty()) m.address = source;
+      f.highest_sequence[m.address] = m.sequence;
       if (m.digest != f.digest) {
-        f.mismatched[m.name] = m.address;
+        f.mismatched[m.address] = m.name;
         s = BeaconStatus::config_mismatch;
       }
     }
@@ -214,6 +222,9 @@ BeaconStatus filter_beacon(BeaconFilter& f, const std::string& bytes, uint64_t n
     case BeaconStatus::stale:
       f.counters.stale++;
       break;
+    case BeaconStatus::wrong_source:
+      f.counters.wrong_source++;
+      break;
     case BeaconStatus::replayed:
       f.counters.replayed++;
       break;
@@ -226,6 +237,24 @@ BeaconStatus filter_beacon(BeaconFilter& f, const std::string& bytes, uint64_t n
   }
   if (out && (s == BeaconStatus::ok || s == BeaconStatus::config_mismatch)) *out = std::move(m);
   return s;
+}
+
+std::string replay_state_to_json(const BeaconFilter& f) {
+  nlohmann::json j = {{"version", 1}, {"highest", f.highest_sequence}};
+  return j.dump() + "\n";
+}
+
+void load_replay_state(BeaconFilter& f, const std::string& json, const std::string& where) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1 || !j.contains("highest") ||
+      !j["highest"].is_object())
+    throw Error(where, "not a beacon replay state (want {\"version\":1,\"highest\":{ADDRESS: SEQUENCE}})");
+  for (auto& [addr, v] : j["highest"].items()) {
+    if (!v.is_number_unsigned()) throw Error(where, "sequence of " + addr + " is not an unsigned number");
+    uint64_t seq = v.get<uint64_t>();
+    auto& cur = f.highest_sequence[addr];
+    cur = std::max(cur, seq);
+  }
 }
 
 }  // namespace mi::firstboot

@@ -76,6 +76,7 @@ enum class BeaconStatus {
   other_cluster,    // cluster id is not ours (another cluster name or another secret)
   bad_mac,          // our cluster id but the HMAC does not verify
   stale,            // timestamp outside +-window of our clock (filter only)
+  wrong_source,     // the datagram's source is not the address the beacon names, or it names none (filter only)
   replayed,         // sequence not above the highest seen from that sender (filter only)
   config_mismatch,  // authenticated, but the config digest differs from ours (filter only)
   self,             // our own beacon, looped back (filter only)
@@ -88,30 +89,44 @@ BeaconStatus decode_beacon(const std::string& bytes, const std::string& key, con
                            BeaconMessage* out);
 
 struct BeaconCounters {
-  uint64_t accepted = 0, malformed = 0, other_cluster = 0, bad_mac = 0, stale = 0, replayed = 0, config_mismatch = 0,
-           self = 0;
-  uint64_t dropped() const { return malformed + other_cluster + bad_mac + stale + replayed + config_mismatch; }
+  uint64_t accepted = 0, malformed = 0, other_cluster = 0, bad_mac = 0, stale = 0, wrong_source = 0, replayed = 0,
+           config_mismatch = 0, self = 0;
+  uint64_t dropped() const {
+    return malformed + other_cluster + bad_mac + stale + wrong_source + replayed + config_mismatch;
+  }
 };
 
-// Receive-side state: decode, then the time window, the per-sender replay check and the
-// config digest comparison; every drop is counted.
+// Receive-side state: decode, then the source check, the time window, the per-sender replay
+// check and the config digest comparison; every drop is counted. A beacon is believed only
+// from the address it names (the datagram's source must be that address), so a genuine
+// beacon captured and sent again from another host is wrong_source, and one sent again from
+// its own address is replayed: the highest sequence per sender address is kept for the
+// whole run and, through replay_state_to_json / load_replay_state (persisted by the beacon
+// socket under the state dir), across restarts of the process.
 struct BeaconFilter {
   std::string key;      // beacon_key(secret)
   std::string cluster;  // our cluster name
   std::string self_name;
+  std::string self_address;                          // "" = unknown: then our own beacons are known by name
   Bytes32 digest{};                                  // our config_digest()
   int64_t window_ms = 30000;                         // accepted clock skew, either direction
-  std::map<std::string, uint64_t> highest_sequence;  // per sender name
-  // Senders whose authenticated beacons carry another config digest: name -> address.
+  std::map<std::string, uint64_t> highest_sequence;  // per sender address
+  // Senders whose authenticated beacons carry another config digest: address -> name.
   std::map<std::string, std::string> mismatched;
   BeaconCounters counters;
 };
 BeaconFilter make_beacon_filter(const NodeConfig& cfg, int64_t window_ms = 30000);
 
 // Runs one received datagram through the filter at local time `now_ms`. `source` is the
-// datagram's source address, used when the beacon carries none. On ok fills `*out` (with
-// address set). Counts the result in f.counters.
+// datagram's source address, which must be the address the beacon names. On ok and
+// config_mismatch fills `*out`. Counts the result in f.counters.
 BeaconStatus filter_beacon(BeaconFilter& f, const std::string& bytes, uint64_t now_ms, const std::string& source,
                            BeaconMessage* out);
+
+// The replay state (highest sequence per sender address) as JSON {"version":1,"highest":{...}},
+// and back into a filter (entries only raise what the filter holds). A malformed text throws
+// mi::Error{where, ...}: replay protection is never silently reset.
+std::string replay_state_to_json(const BeaconFilter& f);
+void load_replay_state(BeaconFilter& f, const std::string& json, const std::string& where);
 
 }  // namespace mi::firstboot

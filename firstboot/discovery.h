@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,23 +22,77 @@ using Clock = std::chrono::steady_clock;
 struct BeaconOptions {
   // Where beacons are sent and received: "group:port" (default NodeConfig::beacon_group).
   // A multicast group is joined; a unicast or broadcast address (tests) is just sent to,
-  // and the socket listens on the port (SO_REUSEADDR/SO_REUSEPORT, SO_BROADCAST).
+  // and the socket listens on the port (SO_REUSEADDR, SO_BROADCAST).
   std::string group;  // "" = NodeConfig::beacon_group
+  // Unicast mode (static and dns discovery): beacons go to each of these addresses at the
+  // group's port, and every beacon from a sender not among them is answered to its source.
+  std::vector<std::string> unicast_targets;
+  bool unicast = false;  // true: unicast mode even with no targets (a one-node list)
   // The local interface address to send multicast from and to join the group on
   // (IP_MULTICAST_IF / IP_ADD_MEMBERSHIP). "" = NodeConfig::address, else the kernel's choice.
   std::string interface_address;
-  int interval_ms = 1000;     // own beacon period
+  // Own beacons: the first after initial_interval_ms, then each period doubled up to
+  // interval_ms. A newly seen node is also answered at once with our beacon.
+  int initial_interval_ms = 100;
+  int interval_ms = 1000;
   int64_t window_ms = 30000;  // accepted clock skew
-  // Keep beaconing and listening this long after the expected controls are seen, so that
-  // the peers that found us last also hear us, and a mismatching node still gets reported.
-  // (A newly seen peer is also answered at once with our beacon.)
-  int linger_ms = 2000;
+  // discover_beacon() only: keep beaconing and listening this long after the expected
+  // controls are seen. The run itself needs none: its agent answers for the whole run.
+  int linger_ms = 0;
   int ttl = 1;        // multicast TTL: 1 = this LAN; 0 = this host only (tests)
   uint8_t flags = 0;  // sent in every beacon (kBeaconFlagCommitted)
+  // Where the replay state (highest sequence per sender address) is kept across restarts
+  // of the process, rewritten by atomic rename before a beacon is acted on. "" = memory only.
+  std::string replay_file;
+};
+
+// A node the agent has heard, by address (two nodes with one name are two entries).
+struct SeenNode {
+  std::string name, address;
+  Role role = Role::control;
+  Bytes32 digest{};
+  uint8_t flags = 0;
+  bool same_config = false;  // its digest is ours
+};
+
+struct BeaconView {
+  std::string own_address;                  // the address this node names in its beacons
+  std::vector<SeenNode> nodes;              // every authenticated sender but this node, sorted by address
+  BeaconCounters counters;                  // drops by reason, summed over the agent's life
+  std::vector<std::string> name_conflicts;  // "ctl-1 at 10.0.0.11 and 10.0.0.12" (this node included)
+  uint64_t sent = 0;                        // own beacons sent
+  std::string send_error;                   // last send failure ("" = none)
+  uint64_t version = 0;                     // changes whenever a beacon is accepted
+};
+
+// The beacon exchange of one process: a thread with a receiving socket (the group, or the
+// port for unicast mode) and a sending socket bound to this node's own address (so that the
+// datagrams' source is the address the beacons name), alive from construction to
+// destruction. It beacons with backoff, answers newcomers at once, runs what it receives
+// through one BeaconFilter for its whole life (replay state loaded from and saved to
+// opts.replay_file) and keeps the latest beacon of every sender. The first-boot run keeps
+// one from discovery to its end (and with --serve-beacon after), so no linger is needed.
+class BeaconAgent {
+ public:
+  // Throws mi::Error{"beacon", ...} when the sockets cannot be set up or cfg has no secret.
+  BeaconAgent(const NodeConfig& cfg, const BeaconOptions& opts = {});
+  ~BeaconAgent();
+  BeaconAgent(const BeaconAgent&) = delete;
+  BeaconAgent& operator=(const BeaconAgent&) = delete;
+  BeaconView view() const;
+  // Waits until view().version differs from `version` or `until`; true if it changed.
+  bool wait_change(uint64_t version, Clock::time_point until) const;
+  void set_flags(uint8_t flags);
+  const std::string& own_address() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 struct BeaconResult {
-  std::vector<Peer> peers;  // every accepted node, including this one, sorted by name
+  std::vector<Peer> peers;  // every accepted node with our config digest, this one included, sorted by name
   int controls_seen = 0;    // control + all-in-one nodes among peers
   bool complete = false;    // controls_seen >= expected
   // "3 of 3 control nodes seen: 10.0.0.11, 10.0.0.12, 10.0.0.13" or
@@ -46,22 +101,19 @@ struct BeaconResult {
   BeaconCounters counters;
   std::vector<std::string> mismatched;  // "NAME (ADDRESS)" of nodes with another config digest
   std::vector<std::string> committed;   // names of peers whose beacons carry kBeaconFlagCommitted
-  uint64_t sent = 0;                    // own beacons sent
-  std::string send_error;               // last send failure ("" = none), e.g. no multicast route
+  std::vector<std::string> name_conflicts;
+  uint64_t sent = 0;       // own beacons sent
+  std::string send_error;  // last send failure ("" = none), e.g. no multicast route
 };
 
-// Sends this node's beacon every interval and collects authenticated peers until
-// `expected_controls` control nodes (counting itself when it is one) are seen or `deadline`
-// passes; returns what it has either way. Needs cfg.secret and cfg.node_name. Throws
-// mi::Error{"beacon", ...} only when the socket cannot be set up.
+// A BeaconAgent until `expected_controls` control nodes with our config digest (counting
+// itself when it is one) are seen, plus opts.linger_ms, or `deadline`; returns what it has
+// either way.
 BeaconResult discover_beacon(const NodeConfig& cfg, int expected_controls, Clock::time_point deadline,
                              const BeaconOptions& opts = {});
 
-// Keeps this node visible after its own discovery is over, so that nodes booting later
-// (a compute node, a replaced control node) still find it: beacons every interval (with
-// opts.flags, e.g. kBeaconFlagCommitted) and answers newcomers at once, until `stop` is set
-// (checked at least every 100 ms) or `until`. Run it in a thread; the result holds who was
-// seen and the drop counters.
+// A BeaconAgent until `stop` is set (checked at least every 100 ms) or `until`: keeps this
+// node visible so that nodes booting later find it; the result holds who was seen.
 BeaconResult serve_beacon(const NodeConfig& cfg, const std::atomic<bool>& stop,
                           Clock::time_point until = Clock::time_point::max(), const BeaconOptions& opts = {});
 

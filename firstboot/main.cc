@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--poll-ms", opts.poll_ms, "how often waits re-check (milliseconds)")->capture_default_str();
   run_cmd
       ->add_option("--serve-beacon", opts.serve_beacon_s,
-                   "beacon discovery: keep answering beacons S seconds after the run is done, for nodes that "
-                   "boot later (-1: until SIGTERM)")
+                   "static, dns, beacon discovery: keep answering beacons S seconds after the run is done, for "
+                   "nodes that boot later (-1: until SIGTERM)")
       ->capture_default_str();
   run_cmd->add_flag("--set-hostname", opts.set_hostname,
                     "set the kernel host name to the node name (on every run) when they differ");

@@ -95,7 +95,7 @@ void print_plan(const FirstbootOptions& opts, std::ostream& out) {
     cands.push_back({cfg.node_name, st.address, cfg.role});
     try {
       st.ensemble = decide_ensemble(cands, cfg.control_count);
-      st.myid = my_id(st.ensemble, st.address, cfg.node_name);
+      st.myid = my_id(st.ensemble, st.address);
       out << "decided at run time through Consul KV " << ensemble_key(cfg.cluster)
           << "; provisional from the static peers: " << zk_url(st.ensemble, cfg.ports.zk_client, "") << ", myid "
           << st.myid << "\n";

@@ -79,6 +79,7 @@ std::string state_to_json(const FirstbootState& st) {
         {"mesos_agent", p.mesos_agent},
         {"marathon", p.marathon}}},
   };
+  if (!st.name_conflicts.empty()) j["discover"]["name_conflicts"] = st.name_conflicts;
   return j.dump(2) + "\n";
 }
 
@@ -111,6 +112,8 @@ FirstbootState state_from_json(const std::string& text, const std::string& where
     if (d.contains("counters"))
       for (const auto& [k, v] : d["counters"].items()) st.discovery_counters[k] = v.get<uint64_t>();
     for (const auto& m : d.value("mismatched", ordered_json::array())) st.mismatched.push_back(m.get<std::string>());
+    for (const auto& m : d.value("name_conflicts", ordered_json::array()))
+      st.name_conflicts.push_back(m.get<std::string>());
     auto z = j.value("zookeeper", ordered_json::object());
     for (const auto& m : z.value("ensemble", ordered_json::array()))
       st.ensemble.members.push_back({m.value("myid", 0), m.value("name", ""), m.value("address", "")});

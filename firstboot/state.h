@@ -61,6 +61,7 @@ struct FirstbootState {
   std::vector<Peer> peers;                             // control nodes found (not this node)
   std::map<std::string, uint64_t> discovery_counters;  // beacon: accepted, bad_mac, other_cluster, ...
   std::vector<std::string> mismatched;                 // "NAME (ADDRESS)" of nodes with another cluster config
+  std::vector<std::string> name_conflicts;             // "NAME at ADDR1 and ADDR2": one name, several nodes
   // zookeeper
   Ensemble ensemble;  // committed once, never changed
   int myid = 0;       // 0: not in the ensemble

@@ -22,13 +22,19 @@ struct FirstbootOptions {
   SourcePaths sources;    // where NodeConfig comes from
   std::string state_dir;  // "" = NodeConfig::state_dir (/var/lib/mi)
   std::string runner = "systemd";
-  int timeout_s = 1800;       // the whole run; a step still waiting then → Outcome::timed_out
-  int port_offset = 0;        // added to every port (single-host tests only)
-  int poll_ms = 1000;         // how often waits re-check their condition
+  int timeout_s = 1800;  // the whole run; a step still waiting then → Outcome::timed_out
+  int port_offset = 0;   // added to every port (single-host tests only)
+  int poll_ms = 1000;  // how often waits re-check their condition (first after 50 ms, doubling, at most 200 ms during a
+                       // wait's first 10 s, then up to this)
   int discovery_slice_s = 5;  // discovery reports progress at least this often
-  // beacon discovery: keep answering beacons this long after the run is done, so that nodes
-  // booting later (compute nodes, replacements) find this one; -1 = until SIGTERM/SIGINT.
-  // (During the run itself a node with beacon discovery always answers.)
+  // The configuration check goes on with a majority that is not yet every expected node only
+  // after listening this long (nodes already up answer at once), so that a tie with nodes
+  // already present is seen rather than raced; a complete set goes on at once.
+  int config_gather_ms = 250;
+  // static, dns and beacon discovery: keep answering beacons this long after the run is
+  // done, so that nodes booting later (compute nodes, replacements, a misconfigured node that
+  // must learn it is the odd one out) find this one; -1 = until SIGTERM/SIGINT. (During the
+  // run itself, from the configuration check on, a node always answers.)
   int serve_beacon_s = 0;
   // The identity step (on every run, also a replay) sets the kernel host name to the node
   // name when they differ (sethostname(2)). Off by default: tests share the host's UTS

@@ -12,6 +12,10 @@
 #     faults     dc1 under 20% loss + 100 ms delay, one control started 20 s late, two killed
 #                and restarted during formation, one node with the wrong secret (x1), one
 #                with another control_count (y1)
+#     digest     the configuration check before Consul (--method static|beacon): a misconfigured
+#                node starting first, a second after, last, and 2 good + 2 bad of expected 3
+#     replay     a captured beacon replayed from another address while its node is down, and
+#                across a restart of the receiving node
 #     cleanup    runs `formation` forced to fail, interrupted by SIGTERM, and SIGKILLed (then
 #                the next run's stale cleanup), and checks that nothing was left behind
 #     bench      (tests/bench/formation_time.sh) formation time of --controls N
@@ -23,6 +27,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,7 +64,7 @@ class Firstboot:
         bed.on_failure.append(snap)
 
     def write_node_files(self, node, role, dc, control_count, discovery, peers=(), wan_join=(),
-                         secret=None):
+                         secret=None, node_name=None):
         """The node's baked-in defaults (cluster.yaml, schema of firstboot/config_sources.h)
         and its secret file, mode 0600 (never on a command line)."""
         secret = secret or DEFAULT_SECRET
@@ -69,7 +74,7 @@ class Firstboot:
             f.write(secret + "\n")
         lines = [
             f"role: {role}",
-            f"node: {node.name}",
+            f"node: {node_name or node.name}",
             f"secret_file: {secret_file}",
             f"state_dir: {node.path('state')}",
             "cluster:",
@@ -86,10 +91,10 @@ class Firstboot:
         with open(node.path("cluster.yaml"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def start(self, bed, node):
-        log(f"start mi-firstboot on {node.name} ({node.address})")
+    def start(self, bed, node, extra=()):
+        log(f"start mi-firstboot on {node.name} ({node.address}){' ' + ' '.join(extra) if extra else ''}")
         env = dict(os.environ)
-        return bed.spawn(node.ns, self.run_argv(node), node.path("firstboot.log"), env=env)
+        return bed.spawn(node.ns, self.run_argv(node) + list(extra), node.path("firstboot.log"), env=env)
 
     def run_argv(self, node):
         # Only the baked-in defaults: no kernel command line, seed device or cloud metadata
@@ -97,6 +102,13 @@ class Firstboot:
         return [self.binary, "run", "--runner", "process", "--state-dir", node.path("state"),
                 "--config-file", node.path("cluster.yaml"), "--cmdline-file", "", "--metadata-url", "",
                 "--no-seed-search", "--timeout", str(int(FORM_TIMEOUT * 2))]
+
+    def step(self, bed, node, name):
+        """(status, detail) of step NAME in the node's `status --json`."""
+        for st in self.status(bed, node).get("steps", []):
+            if st.get("name") == name:
+                return st.get("status"), st.get("detail", "")
+        return None, ""
 
     def status(self, bed, node):
         r = bed.run_in(node, [self.binary, "status", "--json", "--state-dir", node.path("state")],
@@ -499,7 +511,7 @@ def scenario_faults(args):
             log(f"config-mismatched node y1 named by {[k for k, v in named.items() if v]}: {next(v for v in named.values() if v)[0]}")
         # x1 itself says what it waits on (DESIGN.md: "2 of 3 control nodes seen: ...").
         discover = [s for s in fb.status(bed, intruder).get("steps", []) if s.get("name") == "discover"]
-        if not discover or "of 3 control nodes seen" not in discover[0].get("detail", ""):
+        if not discover or "of 3 control nodes agree" not in discover[0].get("detail", ""):
             problems.append(f"x1's status does not say what its discover step waits on: {discover}")
         else:
             log(f"x1's own status: discover {discover[0]['status']}: {discover[0]['detail']}")
@@ -530,6 +542,240 @@ def reports_intruder(st, name="x1", address="10.77.1.31", counters=("other_clust
                 found.append(x[:160])
     walk(st)
     return found
+
+
+def scenario_digest(args):
+    """The configuration check before Consul (docs/firstboot.md, "One configuration"), under
+    --method static or beacon: four cases side by side, each on a LAN (datacenter) of its own,
+    with 3 good nodes (control_count 3) and a misconfigured one (static: control_count 1, the
+    issue's case; beacon: control_count 5) that starts
+      dc1  first (the good nodes start once it waits),   dc2  a second after the good nodes,
+      dc3  last (once the good nodes are done),
+    and dc4: 2 good + 2 misconfigured of expected 3. Every node lists (static) all nodes of
+    its case. Good nodes run with --serve-beacon -1, as images do, so that a node starting
+    after them still hears the majority.
+    Expected: in dc1-dc3 the good nodes form their cluster (one Consul leader with exactly
+    their 3 addresses as Raft peers, one ZooKeeper ensemble of exactly them, all done) and
+    the misconfigured node stops before Consul (its mi-firstboot exits 1, its status names it
+    and the majority's digest, no Consul or ZooKeeper runs in it, it is no Consul member of
+    the good nodes). In dc4 no digest has a majority (2 of 4 listed, static; 2 of 3 and a tie,
+    beacon): all four wait, each status says "configuration digests disagree: 2 nodes X (...),
+    2 nodes Y (...)", and none starts Consul."""
+    fb = Firstboot(args.binary)
+    method = args.method
+    bad_count = 1 if method == "static" else 5
+    with Testbed(f"digest-{method}") as bed:
+        fb.snapshot_on_failure(bed)
+        cases = {}
+        for dc in (1, 2, 3, 4):
+            good = [bed.add_node(f"g{dc}n{i}", dc, 10 + i) for i in ((1, 2, 3) if dc < 4 else (1, 2))]
+            bad = [bed.add_node(f"y{dc}n{j}", dc, 30 + j) for j in ((1,) if dc < 4 else (1, 2))]
+            peers = [n.address for n in good + bad] if method == "static" else ()
+            for n in good:
+                fb.write_node_files(n, "control", dc, 3, method, peers=peers)
+            for n in bad:
+                fb.write_node_files(n, "control", dc, bad_count, method, peers=peers)
+            cases[dc] = (good, bad)
+        serve = ("--serve-beacon", "-1")
+        procs = {}
+
+        def waiting_on_check(n):
+            st, detail = fb.step(bed, n, "discover")
+            return st == "waiting" and "agree" in detail and detail
+
+        # dc4 all at once; dc1's misconfigured node first, waiting before any good node starts.
+        for n in cases[4][0] + cases[4][1]:
+            procs[n.name] = fb.start(bed, n, serve if n in cases[4][0] else ())
+        y1 = cases[1][1][0]
+        procs[y1.name] = fb.start(bed, y1)
+        log(f"{y1.name} waits: " + wait_for(f"{y1.name} waiting on the configuration check",
+                                            lambda: waiting_on_check(y1), FORM_TIMEOUT, 0.2))
+        for dc in (1, 2, 3):
+            for n in cases[dc][0]:
+                procs[n.name] = fb.start(bed, n, serve)
+        # dc2's misconfigured node one second after its good nodes: that delay is the case.
+        t_good = time.monotonic()
+        time.sleep(max(0.0, t_good + 1 - time.monotonic()))
+        y2 = cases[2][1][0]
+        procs[y2.name] = fb.start(bed, y2)
+        # dc3's starts once its good nodes are done.
+        for n in cases[3][0]:
+            wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n), FORM_TIMEOUT)
+        y3 = cases[3][1][0]
+        procs[y3.name] = fb.start(bed, y3)
+
+        for dc in (1, 2, 3):
+            good, (bad,) = cases[dc]
+            wait_zk_quorum(good, FORM_TIMEOUT)
+            wait_consul_leader(good, FORM_TIMEOUT)  # exactly the good nodes as Raft peers
+            wait_for(f"dc{dc}: the ensemble in Consul KV", lambda g=good: ensemble_from_kv(g[0]), FORM_TIMEOUT)
+            ensemble = check_one_ensemble(fb, good)  # exactly the good nodes, myids matching
+            if bad.address in ensemble:
+                raise Failure(f"{bad.name} ({bad.address}) is in dc{dc}'s ensemble {ensemble}")
+            for n in good:
+                wait_for(f"{n.name}: mi-firstboot status reports done", lambda n=n: status_done(fb, bed, n),
+                         FORM_TIMEOUT)
+            # The odd one out stops before Consul, naming itself and the majority's digest.
+            (rc,) = wait_for(f"{bad.name}'s mi-firstboot to exit",
+                             lambda b=bad: (procs[b.name].poll(),) if procs[b.name].poll() is not None else None,
+                             FORM_TIMEOUT, 0.2)
+            st, detail = fb.step(bed, bad, "discover")
+            want = f"this node {bad.name} ({bad.address}) has cluster configuration digest"
+            if rc != 1 or st != "failed" or want not in detail or "has digest" not in detail:
+                raise Failure(f"{bad.name}: exit {rc}, discover {st}: {detail!r}; want exit 1, failed, {want!r}")
+            log(f"dc{dc}: {bad.name} stopped: {detail[:200]}")
+            if runs_service(bad.ns) or os.path.exists(bad.path("state", "etc", "consul.d", "consul.json")):
+                raise Failure(f"{bad.name} runs Consul or ZooKeeper, or wrote a Consul config")
+            for n in good:
+                names = [m["Name"] for m in members(n)]
+                if bad.name in names or sorted(names) != sorted(g.name for g in good):
+                    raise Failure(f"{n.name}'s Consul members are {names}, want exactly {[g.name for g in good]}")
+            log(f"dc{dc}: good nodes formed without {bad.name}; it is no member, peer or ensemble server")
+
+        # dc4: a tie, reported by all four and waited on; nobody starts Consul.
+        good, bad = cases[4]
+        for n in good + bad:
+            detail = wait_for(f"{n.name}: status reports the digests disagree",
+                              lambda n=n: (lambda d: d if "configuration digests disagree: 2 nodes" in d else None)(
+                                  fb.step(bed, n, "discover")[1]), FORM_TIMEOUT, 0.5)
+            log(f"dc4 {n.name}: {detail[:200]}")
+        for n in good + bad:
+            if runs_service(n.ns) or procs[n.name].poll() is not None or status_done(fb, bed, n):
+                raise Failure(f"dc4 {n.name}: started a service, exited or says done; a tie must be waited on")
+        log(f"digest ({method}): all checks passed")
+
+
+BEACON_GROUP, BEACON_PORT = "239.255.77.77", 7946  # NodeConfig::beacon_group's default
+
+
+def beacon_socket(node, bind_addr, port=0):
+    """A UDP socket in NODE's namespace bound to BIND_ADDR:PORT, multicast on its eth0."""
+    s = testbed.socket_in(node.ns, socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((bind_addr, port))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(node.address))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+    return s
+
+
+def capture_beacon(spy, sender, timeout=30):
+    """A genuine beacon datagram of SENDER, as SPY (a node on the same LAN) hears it."""
+    s = beacon_socket(spy, "", BEACON_PORT)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 socket.inet_aton(BEACON_GROUP) + socket.inet_aton(spy.address))
+    s.settimeout(1.0)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data, (src, _) = s.recvfrom(2048)
+            except socket.timeout:
+                continue
+            if src == sender.address and data[:4] == b"MIBC":
+                log(f"{spy.name} captured a {len(data)}-byte beacon of {sender.name} ({src})")
+                return data
+    finally:
+        s.close()
+    raise Failure(f"{spy.name} heard no beacon of {sender.name} in {timeout}s")
+
+
+def replay_beacon(spy, from_addr, data):
+    s = beacon_socket(spy, from_addr)
+    try:
+        s.sendto(data, (BEACON_GROUP, BEACON_PORT))
+    finally:
+        s.close()
+
+
+def counters(fb, bed, node):
+    return (fb.status(bed, node).get("discovery") or {}).get("counters") or {}
+
+
+def scenario_replay(args):
+    """Beacon replay, beacon discovery, no service ever starts (so it is quick):
+    dc1: c2 (control_count 3) beacons and a spy m1 on the LAN captures one of its beacons;
+         c2 goes down (power cut); c1 (control_count 3) starts, and m1 sends the captured
+         beacon again, from its own address, within the time window, several times. Were it
+         believed, c1 would see 2 of 3 nodes agree and start Consul with c2 in retry_join.
+         Expected: c1 counts it wrong_source, still sees only itself, writes no Consul config.
+    dc2: r1 and s1 (control_count 5, so that neither goes past the configuration check) hear
+         each other; a spy m2 captures a beacon of s1; s1 goes down; r1 is restarted (power
+         cut, then mi-firstboot again); m2 takes over s1's address and sends the captured
+         beacon from it. Expected: r1's replay state survived its restart (state dir): it
+         counts the beacon replayed and sees only itself (1 of 5), not s1.
+    dc3: t1 and t2 both named "twin" (control_count 5): each counts two nodes and reports
+         "one name, several nodes: twin at 10.77.3.11 and 10.77.3.12" in its status."""
+    fb = Firstboot(args.binary)
+    with Testbed("replay") as bed:
+        fb.snapshot_on_failure(bed)
+        c1, c2, m1 = bed.add_node("c1", 1, 11), bed.add_node("c2", 1, 12), bed.add_node("m1", 1, 40)
+        r1, s1, m2 = bed.add_node("r1", 2, 11), bed.add_node("s1", 2, 12), bed.add_node("m2", 2, 40)
+        for n in (c1, c2):
+            fb.write_node_files(n, "control", 1, 3, "beacon")
+        for n in (r1, s1):
+            fb.write_node_files(n, "control", 2, 5, "beacon")
+
+        # dc1: replayed from another address while its node is down.
+        fb.start(bed, c2)
+        captured = capture_beacon(m1, c2)
+        bed.crash(c2)
+        log("c2 is down; starting c1")
+        fb.start(bed, c1)
+        wait_for("c1 waiting on the configuration check", lambda: "agree" in fb.step(bed, c1, "discover")[1],
+                 FORM_TIMEOUT, 0.2)
+
+        def replayed_refused():
+            replay_beacon(m1, m1.address, captured)
+            return counters(fb, bed, c1).get("wrong_source", 0) > 0
+        wait_for("c1 to count the replayed beacon wrong_source", replayed_refused, 20, 0.3)
+        st, detail = fb.step(bed, c1, "discover")
+        want = "1 of 3 control nodes agree on the cluster configuration (need 2): c1 10.77.1.11"
+        if st != "waiting" or not detail.endswith(want):
+            raise Failure(f"c1 after the replay: discover {st}: {detail!r}; want waiting, ...{want!r}")
+        if os.path.exists(c1.path("state", "etc", "consul.d", "consul.json")) or runs_service(c1.ns):
+            raise Failure("c1 wrote a Consul config or started a service: the replayed beacon was believed")
+        log(f"c1: {counters(fb, bed, c1)}; discover still: {detail}")
+
+        # dc2: a replay across a restart of the receiving node.
+        fb.start(bed, r1)
+        fb.start(bed, s1)
+        wait_for("r1 and s1 to hear each other (2 of 5 agree)",
+                 lambda: "2 of 5 control nodes agree" in fb.step(bed, r1, "discover")[1], FORM_TIMEOUT, 0.2)
+        captured = capture_beacon(m2, s1)
+        bed.crash(s1)
+        bed.crash(r1)
+        log("s1 and r1 are down; restarting r1")
+        fb.start(bed, r1)
+        wait_for("r1 waiting alone (1 of 5 agree)",
+                 lambda: "1 of 5 control nodes agree" in fb.step(bed, r1, "discover")[1], FORM_TIMEOUT, 0.2)
+        bed.run_in(m2, ["ip", "addr", "add", f"{s1.address}/24", "dev", "eth0"])
+        log(f"m2 took over s1's address {s1.address}")
+
+        def replay_counted():
+            replay_beacon(m2, s1.address, captured)
+            return counters(fb, bed, r1).get("replayed", 0) > 0
+        wait_for("r1 to count the beacon replayed", replay_counted, 20, 0.3)
+        st, detail = fb.step(bed, r1, "discover")
+        if "1 of 5 control nodes agree" not in detail or "s1" in detail:
+            raise Failure(f"r1 after the replay across its restart: discover {st}: {detail!r}")
+        log(f"r1: {counters(fb, bed, r1)}; discover still: {detail}")
+
+        # dc3: two nodes that show one name ("twin") at two addresses: two nodes (2 of 5
+        # agree), reported by name and both addresses on each, never merged.
+        t1, t2 = bed.add_node("t1", 3, 11), bed.add_node("t2", 3, 12)
+        for n in (t1, t2):
+            fb.write_node_files(n, "control", 3, 5, "beacon", node_name="twin")
+            fb.start(bed, n)
+        for n in (t1, t2):
+            detail = wait_for(f"{n.name} reporting the name conflict",
+                              lambda n=n: (lambda d: d if "one name, several nodes" in d else None)(
+                                  fb.step(bed, n, "discover")[1]), FORM_TIMEOUT, 0.2)
+            want = ("2 of 5 control nodes agree on the cluster configuration (need 3): twin 10.77.3.11, "
+                    "twin 10.77.3.12", "one name, several nodes: twin at 10.77.3.11 and 10.77.3.12")
+            if not all(w in detail for w in want):
+                raise Failure(f"{n.name}: discover {detail!r}; want both of {want}")
+            log(f"{n.name}: {detail[-130:]}")
+        log("replay: all checks passed")
 
 
 def scenario_cleanup(args):
@@ -671,16 +917,17 @@ def main():
     p.add_argument("--binary", default=default_bin)
     p.add_argument("--cleanup-target", default="formation", help="scenario the cleanup test breaks")
     p.add_argument("--controls", type=int, default=3, help="bench: number of control nodes")
+    p.add_argument("--method", choices=["static", "beacon"], default="static", help="digest: discovery method")
     p.add_argument("--deadline", type=int, default=0,
                    help="fail (and clean up, keeping logs) after this many seconds; below ctest's TIMEOUT, "
                         "which would kill the harness before it can keep the logs")
-    p.add_argument("scenario", choices=["substrate", "formation", "faults", "cleanup", "bench"])
+    p.add_argument("scenario", choices=["substrate", "formation", "faults", "digest", "replay", "cleanup", "bench"])
     args = p.parse_args()
     if os.geteuid() != 0:
         print("cluster tests need root (ip netns); skipped")
         return 77
     args.binary = os.path.abspath(args.binary)
-    if args.scenario in ("formation", "faults", "bench") and not os.access(args.binary, os.X_OK):
+    if args.scenario in ("formation", "faults", "digest", "replay", "bench") and not os.access(args.binary, os.X_OK):
         print(f"mi-firstboot not built at {args.binary}")
         return 1
     if args.deadline > 0:
@@ -690,7 +937,8 @@ def main():
         signal.alarm(args.deadline)
     try:
         {"substrate": scenario_substrate, "formation": scenario_formation, "faults": scenario_faults,
-         "cleanup": scenario_cleanup, "bench": scenario_bench}[args.scenario](args)
+         "digest": scenario_digest, "replay": scenario_replay, "cleanup": scenario_cleanup,
+         "bench": scenario_bench}[args.scenario](args)
     except Failure as e:
         log(f"FAIL: {e}")
         raise

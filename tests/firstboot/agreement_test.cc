@@ -43,9 +43,36 @@ TEST_CASE("N smaller than the peers takes the first N") {
       peers({{"e", "10.0.0.15"}, {"d", "10.0.0.14"}, {"c", "10.0.0.13"}, {"b", "10.0.0.12"}, {"a", "10.0.0.11"}}), 3);
   REQUIRE(e.members.size() == 3);
   CHECK(e.members[2].address == "10.0.0.13");
-  CHECK(my_id(e, "10.0.0.14", "d") == 0);
-  CHECK(my_id(e, "10.0.0.12", "") == 2);
-  CHECK(my_id(e, "", "c") == 3);
+  CHECK(my_id(e, "10.0.0.14") == 0);
+  CHECK(my_id(e, "10.0.0.12") == 2);
+  CHECK(my_id(e, "") == 0);
+}
+
+TEST_CASE("my_id goes by address only: a node that has a member's name but another address is not in it") {
+  auto e = decide_ensemble(peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3);
+  CHECK(my_id(e, "10.0.0.99") == 0);  // named "c" (a clone, a typo): still not server.3
+  CHECK(my_id(e, "10.0.0.13") == 3);
+}
+
+TEST_CASE("ensemble_health: a member must be its own server.N and in quorum; a non-member runs no ZooKeeper") {
+  auto e = decide_ensemble(peers({{"a", "10.0.0.11"}, {"b", "10.0.0.12"}, {"c", "10.0.0.13"}}), 3);
+  CHECK(ensemble_health(e, "10.0.0.12", 2, "follower") == "");
+  CHECK(ensemble_health(e, "10.0.0.12", 2, "leader") == "");
+  CHECK_THAT(ensemble_health(e, "10.0.0.12", 2, "standalone"), Catch::Contains("want leader or follower"));
+  CHECK_THAT(ensemble_health(e, "10.0.0.12", 2, ""), Catch::Contains("not serving yet"));
+  // Committed myid 3 but the address is another member's, or in no member.
+  CHECK_THAT(ensemble_health(e, "10.0.0.12", 3, "follower"),
+             Catch::Contains("committed myid 3 but its address 10.0.0.12 is server.2"));
+  CHECK_THAT(ensemble_health(e, "10.0.0.99", 3, "leader"),
+             Catch::Contains("address 10.0.0.99 is not in the ensemble (1=10.0.0.11, 2=10.0.0.12, 3=10.0.0.13)"));
+  // Not a member: fine only while no ZooKeeper answers here, and only if its address is not a member's.
+  CHECK(ensemble_health(e, "10.0.0.14", 0, "") == "");
+  CHECK_THAT(ensemble_health(e, "10.0.0.14", 0, "follower"), Catch::Contains("a ZooKeeper answers here"));
+  CHECK_THAT(ensemble_health(e, "10.0.0.11", 0, ""), Catch::Contains("is server.1 of the ensemble"));
+  // A one-node ensemble is standalone, and only then.
+  auto one = decide_ensemble(peers({{"a", "10.0.0.11"}}), 1);
+  CHECK(ensemble_health(one, "10.0.0.11", 1, "standalone") == "");
+  CHECK(ensemble_health(Ensemble{}, "10.0.0.11", 1, "standalone") == "no ensemble committed");
 }
 
 TEST_CASE("duplicates do not change the result") {

@@ -159,11 +159,12 @@ TEST_CASE("beacon: random garbage is dropped and counted", "[beacon]") {
   CHECK(f.counters.malformed > 0);
 }
 
-TEST_CASE("beacon filter: ok, self, other cluster, replayed, stale, config mismatch", "[beacon]") {
+TEST_CASE("beacon filter: ok, self, wrong source, other cluster, replayed, stale, config mismatch", "[beacon]") {
   NodeConfig me = node("me");
+  me.address = "10.0.0.11";
   BeaconFilter f = make_beacon_filter(me, 30000);
   const uint64_t now = 1700000000000ull;
-  auto beacon_from = [&](const NodeConfig& c, uint64_t ts, uint64_t seq, const std::string& addr = "") {
+  auto beacon_from = [&](const NodeConfig& c, uint64_t ts, uint64_t seq, const std::string& addr) {
     BeaconMessage m;
     m.cluster = c.cluster;
     m.name = c.node_name;
@@ -176,40 +177,57 @@ TEST_CASE("beacon filter: ok, self, other cluster, replayed, stale, config misma
   };
   NodeConfig peer = node("peer-1");
   BeaconMessage got;
-  CHECK(filter_beacon(f, beacon_from(peer, now, 100), now, "10.0.0.12", &got) == BeaconStatus::ok);
-  CHECK(got.address == "10.0.0.12");  // no address in the beacon: the datagram's source
-  CHECK(filter_beacon(f, beacon_from(peer, now + 5, 101, "10.0.0.22"), now, "10.0.0.12", &got) == BeaconStatus::ok);
-  CHECK(got.address == "10.0.0.22");  // the claimed address wins
-  // The same datagram again, and an older sequence: replayed.
-  std::string old = beacon_from(peer, now, 101);
-  CHECK(filter_beacon(f, old, now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
-  CHECK(filter_beacon(f, beacon_from(peer, now, 50), now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
+  CHECK(filter_beacon(f, beacon_from(peer, now, 100, "10.0.0.12"), now, "10.0.0.12", &got) == BeaconStatus::ok);
+  CHECK(got.address == "10.0.0.12");
+  // Believed only from the address it names: no address, or another source, is wrong_source
+  // (a genuine beacon captured and sent again from another host), before any other check.
+  CHECK(filter_beacon(f, beacon_from(peer, now, 101, ""), now, "10.0.0.12", nullptr) == BeaconStatus::wrong_source);
+  CHECK(filter_beacon(f, beacon_from(peer, now, 102, "10.0.0.12"), now, "10.0.0.66", nullptr) ==
+        BeaconStatus::wrong_source);
+  CHECK(filter_beacon(f, beacon_from(peer, now, 103, "10.0.0.22"), now, "10.0.0.12", nullptr) ==
+        BeaconStatus::wrong_source);
+  // The same datagram again from its own address, and an older sequence: replayed.
+  std::string first = beacon_from(peer, now + 5, 104, "10.0.0.12");
+  CHECK(filter_beacon(f, first, now, "10.0.0.12", nullptr) == BeaconStatus::ok);
+  CHECK(filter_beacon(f, first, now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
+  CHECK(filter_beacon(f, beacon_from(peer, now, 50, "10.0.0.12"), now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
   // Outside the window, either direction.
-  CHECK(filter_beacon(f, beacon_from(peer, now - 30001, 200), now, "x", nullptr) == BeaconStatus::stale);
-  CHECK(filter_beacon(f, beacon_from(peer, now + 30001, 201), now, "x", nullptr) == BeaconStatus::stale);
-  CHECK(filter_beacon(f, beacon_from(peer, now - 30000, 202), now, "x", nullptr) == BeaconStatus::ok);
-  // Own beacon looped back.
-  CHECK(filter_beacon(f, beacon_from(me, now, 1), now, "x", nullptr) == BeaconStatus::self);
+  CHECK(filter_beacon(f, beacon_from(peer, now - 30001, 200, "10.0.0.12"), now, "10.0.0.12", nullptr) ==
+        BeaconStatus::stale);
+  CHECK(filter_beacon(f, beacon_from(peer, now + 30001, 201, "10.0.0.12"), now, "10.0.0.12", nullptr) ==
+        BeaconStatus::stale);
+  CHECK(filter_beacon(f, beacon_from(peer, now - 30000, 202, "10.0.0.12"), now, "10.0.0.12", nullptr) ==
+        BeaconStatus::ok);
+  // Own beacon looped back; a clone with our name at another address is another node.
+  CHECK(filter_beacon(f, beacon_from(me, now, 1, "10.0.0.11"), now, "10.0.0.11", nullptr) == BeaconStatus::self);
+  CHECK(filter_beacon(f, beacon_from(me, now, 2, "10.0.0.31"), now, "10.0.0.31", &got) == BeaconStatus::ok);
+  CHECK(got.name == "me");
+  // Our own beacon sent again from another host: not ours, and not believed.
+  CHECK(filter_beacon(f, beacon_from(me, now, 3, "10.0.0.11"), now, "10.0.0.66", nullptr) ==
+        BeaconStatus::wrong_source);
   // Another secret, another cluster name.
-  CHECK(filter_beacon(f, beacon_from(node("intruder", "wrong"), now, 1), now, "x", nullptr) ==
+  CHECK(filter_beacon(f, beacon_from(node("intruder", "wrong"), now, 1, "10.0.0.9"), now, "10.0.0.9", nullptr) ==
         BeaconStatus::other_cluster);
   NodeConfig other = node("other-1");
   other.cluster = "prod";
-  CHECK(filter_beacon(f, beacon_from(other, now, 1), now, "x", nullptr) == BeaconStatus::other_cluster);
-  // Same cluster and secret, another control count: reported by name.
+  CHECK(filter_beacon(f, beacon_from(other, now, 1, "10.0.0.9"), now, "10.0.0.9", nullptr) ==
+        BeaconStatus::other_cluster);
+  // Same cluster and secret, another control count: reported by name and address.
   NodeConfig odd = node("ctl-7");
   odd.control_count = 5;
-  CHECK(filter_beacon(f, beacon_from(odd, now, 1, "10.0.0.17"), now, "x", &got) == BeaconStatus::config_mismatch);
+  CHECK(filter_beacon(f, beacon_from(odd, now, 1, "10.0.0.17"), now, "10.0.0.17", &got) ==
+        BeaconStatus::config_mismatch);
   CHECK(got.name == "ctl-7");
-  REQUIRE(f.mismatched.count("ctl-7") == 1);
-  CHECK(f.mismatched["ctl-7"] == "10.0.0.17");
+  REQUIRE(f.mismatched.count("10.0.0.17") == 1);
+  CHECK(f.mismatched["10.0.0.17"] == "ctl-7");
   // A damaged beacon of our cluster.
-  std::string dmg = beacon_from(peer, now, 300);
+  std::string dmg = beacon_from(peer, now, 300, "10.0.0.12");
   dmg[dmg.size() - 40] ^= 1;
-  CHECK(filter_beacon(f, dmg, now, "x", nullptr) == BeaconStatus::bad_mac);
-  CHECK(filter_beacon(f, "MIBC", now, "x", nullptr) == BeaconStatus::malformed);
+  CHECK(filter_beacon(f, dmg, now, "10.0.0.12", nullptr) == BeaconStatus::bad_mac);
+  CHECK(filter_beacon(f, "MIBC", now, "10.0.0.12", nullptr) == BeaconStatus::malformed);
 
-  CHECK(f.counters.accepted == 3);
+  CHECK(f.counters.accepted == 4);
+  CHECK(f.counters.wrong_source == 4);
   CHECK(f.counters.replayed == 2);
   CHECK(f.counters.stale == 2);
   CHECK(f.counters.self == 1);
@@ -217,6 +235,44 @@ TEST_CASE("beacon filter: ok, self, other cluster, replayed, stale, config misma
   CHECK(f.counters.config_mismatch == 1);
   CHECK(f.counters.bad_mac == 1);
   CHECK(f.counters.malformed == 1);
+}
+
+TEST_CASE("beacon filter: replay state is per sender address and survives a restart through its JSON", "[beacon]") {
+  NodeConfig me = node("me");
+  me.address = "10.0.0.11";
+  const uint64_t now = 1700000000000ull;
+  auto wire = [&](const std::string& name, const std::string& addr, uint64_t seq) {
+    BeaconMessage m;
+    m.cluster = "mi";
+    m.name = name;
+    m.address = addr;
+    m.digest = config_digest(me);
+    m.timestamp_ms = now;
+    m.sequence = seq;
+    return encode_beacon(m, beacon_key("test-secret"));
+  };
+  std::string captured = wire("ctl-2", "10.0.0.12", 500);
+  BeaconFilter before = make_beacon_filter(me);
+  CHECK(filter_beacon(before, captured, now, "10.0.0.12", nullptr) == BeaconStatus::ok);
+  // Two nodes with one name keep separate sequences (keyed by address, never merged).
+  CHECK(filter_beacon(before, wire("ctl-2", "10.0.0.22", 10), now, "10.0.0.22", nullptr) == BeaconStatus::ok);
+  std::string saved = replay_state_to_json(before);
+
+  // The process restarts within the time window: the captured beacon is still refused.
+  BeaconFilter after = make_beacon_filter(me);
+  load_replay_state(after, saved, "beacon-replay.json");
+  CHECK(filter_beacon(after, captured, now, "10.0.0.12", nullptr) == BeaconStatus::replayed);
+  CHECK(filter_beacon(after, wire("ctl-2", "10.0.0.12", 501), now, "10.0.0.12", nullptr) == BeaconStatus::ok);
+  CHECK(filter_beacon(after, wire("ctl-2", "10.0.0.22", 10), now, "10.0.0.22", nullptr) == BeaconStatus::replayed);
+  // Without the saved state it would have been accepted: that is what the file is for.
+  BeaconFilter forgetful = make_beacon_filter(me);
+  CHECK(filter_beacon(forgetful, captured, now, "10.0.0.12", nullptr) == BeaconStatus::ok);
+  // Loading only raises; a broken file is an error, never a silent reset.
+  load_replay_state(after, R"({"version":1,"highest":{"10.0.0.12":3}})", "f");
+  CHECK(after.highest_sequence["10.0.0.12"] == 501);
+  CHECK_THROWS_AS(load_replay_state(after, "{", "f"), mi::Error);
+  CHECK_THROWS_AS(load_replay_state(after, R"({"version":1,"highest":{"10.0.0.12":-1}})", "f"), mi::Error);
+  CHECK_THROWS_AS(load_replay_state(after, R"({"version":2,"highest":{}})", "f"), mi::Error);
 }
 
 TEST_CASE("config digest covers the cluster-wide settings only", "[beacon]") {

@@ -4,7 +4,14 @@
 // bytes; static and cloud dispatch; the bind-address choice.
 #include "firstboot/discovery.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <future>
 #include <random>
 
@@ -286,19 +293,43 @@ TEST_CASE("address choice: config, interface, route to peers", "[discovery]") {
   CHECK_THROWS_AS(split_host_port("a:b:c", "g", &h, &port), mi::Error);
 }
 
-TEST_CASE("beacon: interface by name, no address claimed: addresses from the datagram source and the route",
+TEST_CASE("beacon: interface by name, no address configured: the interface's address is named and used",
           "[beacon][live]") {
   BeaconOptions opts;
   opts.group = "239.255.77.77:" + std::to_string(test_port());
   opts.ttl = 0;
   opts.interval_ms = 100;
-  opts.linger_ms = 500;
+  auto deadline = Clock::now() + std::chrono::seconds(20);
+  NodeConfig a = beacon_node("n1", "");
+  a.interface = "lo";
+  a.control_count = 1;
+  NodeConfig b = beacon_node("n2", "127.0.0.12");
+  b.control_count = 1;
+  BeaconOptions bopts = opts;
+  bopts.interface_address = "127.0.0.1";
+  auto fa = std::async(std::launch::async, [&] { return discover_beacon(a, 2, deadline, opts); });
+  auto fb = std::async(std::launch::async, [&] { return discover_beacon(b, 2, deadline, bopts); });
+  BeaconResult ra = fa.get(), rb = fb.get();
+  INFO(ra.reason << " / " << rb.reason);
+  CHECK(ra.complete);
+  CHECK(rb.complete);
+  REQUIRE(rb.peers.size() == 2);
+  CHECK(rb.peers[0].name == "n1");
+  CHECK(rb.peers[0].address == "127.0.0.1");  // lo's address, named in n1's beacon and its source
+  NodeConfig bad = beacon_node("n9", "");
+  bad.interface = "no-such-if0";
+  CHECK_THROWS_WITH(discover_beacon(bad, 1, Clock::now(), opts), Catch::Contains("no-such-if0"));
+}
+
+TEST_CASE("beacon: two nodes with one name at two addresses are two peers, reported, never merged", "[beacon][live]") {
+  BeaconOptions opts;
+  opts.group = "239.255.77.77:" + std::to_string(test_port());
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
   auto deadline = Clock::now() + std::chrono::seconds(20);
   std::vector<std::future<BeaconResult>> nodes;
-  for (int i = 1; i <= 2; i++) {
-    NodeConfig c = beacon_node("n" + std::to_string(i), "");
-    c.interface = "lo";
-    c.control_count = 1;
+  for (std::string addr : {"127.0.0.11", "127.0.0.12"}) {
+    NodeConfig c = beacon_node("clone", addr);
     nodes.push_back(
         std::async(std::launch::async, [c, deadline, opts] { return discover_beacon(c, 2, deadline, opts); }));
   }
@@ -307,14 +338,147 @@ TEST_CASE("beacon: interface by name, no address claimed: addresses from the dat
     INFO(r.reason);
     CHECK(r.complete);
     REQUIRE(r.peers.size() == 2);
-    // The other node's address is the datagram's source (whichever local address the kernel
-    // picked); our own, not named by config, is the source address on the route to it.
-    CHECK_FALSE(r.peers[0].address.empty());
-    CHECK(r.peers[0].address == r.peers[1].address);  // one host: the same address both ways
+    CHECK(r.peers[0].address != r.peers[1].address);
+    CHECK(r.name_conflicts == std::vector<std::string>{"clone at 127.0.0.11 and 127.0.0.12"});
+    CHECK_THAT(r.reason, Catch::Contains("one name, several addresses: clone at 127.0.0.11 and 127.0.0.12"));
   }
-  NodeConfig bad = beacon_node("n9", "");
-  bad.interface = "no-such-if0";
-  CHECK_THROWS_WITH(discover_beacon(bad, 1, Clock::now(), opts), Catch::Contains("no interface 'no-such-if0'"));
+}
+
+namespace {
+
+// A socket that captures what is sent to the group, and one that sends from a chosen address.
+int udp_socket(const std::string& bind_addr, int port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, bind_addr.c_str(), &a.sin_addr);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+std::string capture_one(int fd, const std::string& group, int port) {
+  ip_mreqn m{};
+  inet_pton(AF_INET, group.c_str(), &m.imr_multiaddr);
+  inet_pton(AF_INET, "127.0.0.1", &m.imr_address);
+  REQUIRE(setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0);
+  (void)port;
+  pollfd p{fd, POLLIN, 0};
+  REQUIRE(poll(&p, 1, 10000) == 1);
+  char buf[2048];
+  ssize_t n = recv(fd, buf, sizeof buf, 0);
+  REQUIRE(n > 0);
+  return std::string(buf, size_t(n));
+}
+
+void send_from(const std::string& from, const std::string& to, int port, const std::string& bytes) {
+  int fd = udp_socket(from, 0);
+  in_addr ifa{};
+  inet_pton(AF_INET, "127.0.0.1", &ifa);
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa);
+  unsigned char ttl = 0;
+  setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+  sockaddr_in d{};
+  d.sin_family = AF_INET;
+  d.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, to.c_str(), &d.sin_addr);
+  CHECK(sendto(fd, bytes.data(), bytes.size(), 0, reinterpret_cast<sockaddr*>(&d), sizeof d) == ssize_t(bytes.size()));
+  close(fd);
+}
+
+// Waits until the agent's view satisfies `ok`, or 5 s.
+template <class F>
+BeaconView wait_view(const BeaconAgent& a, F ok) {
+  auto until = Clock::now() + std::chrono::seconds(5);
+  BeaconView v = a.view();
+  while (!ok(v) && Clock::now() < until) {
+    a.wait_change(v.version, std::min(until, Clock::now() + std::chrono::milliseconds(50)));
+    v = a.view();
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("beacon: a captured beacon replayed from another address, or after a restart, never counts as a peer",
+          "[beacon][live]") {
+  int port = test_port();
+  const std::string group = "239.255.77.77";
+  BeaconOptions opts;
+  opts.group = group + ":" + std::to_string(port);
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
+  char dir[] = "/tmp/beacon-replay-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  BeaconOptions kept = opts;
+  kept.replay_file = std::string(dir) + "/beacon-replay.json";
+
+  // Capture a genuine beacon of ctl-2 (127.0.0.12), then ctl-2 goes down.
+  int cap = udp_socket(group, port);
+  std::string captured;
+  {
+    BeaconAgent ctl2(beacon_node("ctl-2", "127.0.0.12"), opts);
+    captured = capture_one(cap, group, port);
+  }
+  close(cap);
+
+  {
+    BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), kept);
+    // Sent again from another host's address, within the time window: wrong_source, no peer.
+    send_from("127.0.0.66", group, port, captured);
+    BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.wrong_source > 0; });
+    CHECK(v.counters.wrong_source == 1);
+    CHECK(v.nodes.empty());
+    // Sent from its own address, it is genuine as far as anyone can tell: accepted once...
+    send_from("127.0.0.12", group, port, captured);
+    v = wait_view(me, [](const BeaconView& v) { return !v.nodes.empty(); });
+    REQUIRE(v.nodes.size() == 1);
+    CHECK(v.nodes[0].address == "127.0.0.12");
+    // ...and never twice.
+    send_from("127.0.0.12", group, port, captured);
+    v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed > 0; });
+    CHECK(v.counters.replayed == 1);
+  }
+  // ctl-1 restarts (a new process: a new agent, the same state dir): still refused.
+  {
+    BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), kept);
+    send_from("127.0.0.12", group, port, captured);
+    BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed > 0; });
+    CHECK(v.counters.replayed == 1);
+    CHECK(v.nodes.empty());
+  }
+  // Without the kept state the restarted node would have believed it: the test can fail.
+  {
+    BeaconAgent forgetful(beacon_node("ctl-1", "127.0.0.11"), opts);
+    send_from("127.0.0.12", group, port, captured);
+    BeaconView v = wait_view(forgetful, [](const BeaconView& v) { return !v.nodes.empty(); });
+    CHECK(v.nodes.size() == 1);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("beacon: unicast mode (static, dns): listed peers exchange beacons; a sender outside the list is answered",
+          "[beacon][live]") {
+  BeaconOptions opts;
+  opts.group = "239.255.77.77:" + std::to_string(test_port());  // only its port is used
+  opts.unicast = true;
+  opts.unicast_targets = {"127.0.0.11", "127.0.0.12"};
+  BeaconAgent a(beacon_node("a", "127.0.0.11"), opts);
+  BeaconAgent b(beacon_node("b", "127.0.0.12"), opts);
+  BeaconOptions outside = opts;
+  outside.unicast_targets = {"127.0.0.11"};  // knows a; a does not list it
+  BeaconAgent c(beacon_node("c", "127.0.0.13"), outside);
+  auto va = wait_view(a, [](const BeaconView& v) { return v.nodes.size() == 2; });
+  auto vb = wait_view(b, [](const BeaconView& v) { return v.nodes.size() == 1; });
+  auto vc = wait_view(c, [](const BeaconView& v) { return v.nodes.size() == 1; });
+  CHECK(va.nodes.size() == 2);  // b (listed) and c (answered)
+  REQUIRE(vb.nodes.size() == 1);
+  CHECK(vb.nodes[0].name == "a");
+  REQUIRE(vc.nodes.size() == 1);
+  CHECK(vc.nodes[0].name == "a");  // a answered c although c is not on its list
+  CHECK(va.own_address == "127.0.0.11");
 }
 
 TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and sees it committed", "[beacon][live]") {

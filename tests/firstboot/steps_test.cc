@@ -1,8 +1,9 @@
 // The whole first-boot run on one host, with the real Consul 1.8.7 and ZooKeeper 3.8 run by
-// the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits for
-// the Consul leader and says why; an all-in-one node runs every step, `status` reports it,
-// a rerun changes nothing, and a run killed in the zookeeper step resumes there with the
-// same identity and ensemble. Waits are conditions with deadlines (run_firstboot's own).
+// the ProcessRunner on 127.0.0.1 with shifted ports: a lone control node of three waits,
+// before Consul, for a majority to agree on its configuration and says why; an all-in-one
+// node runs every step, `status` reports it, a rerun changes nothing, and a run killed in
+// the zookeeper step resumes there with the same identity and ensemble. Waits are
+// conditions with deadlines (run_firstboot's own).
 #include "firstboot/steps.h"
 
 #include <sys/socket.h>
@@ -110,21 +111,40 @@ int offset_for(int k) { return 20000 + int(getpid() % 90) * 200 + k * 20; }
 
 }  // namespace
 
-TEST_CASE("a lone control node of three waits for the Consul leader and says why") {
-  if (!mi::have_program("consul")) FAIL("consul is not installed (scripts/setup.sh installs it)");
+TEST_CASE("a lone control node of three waits, before Consul, for a majority to agree on its configuration") {
   TestNode n("lone", 3, "127.0.0.1, 127.0.0.2, 127.0.0.3", offset_for(0));
-  n.opts.timeout_s = 6;
+  n.opts.timeout_s = 3;
   std::ostringstream log;
   CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
   INFO(log.str());
   auto st = load_state(n.state() + "/firstboot/state.json");
-  CHECK(step_record(st, "discover").status == "done");
-  CHECK(step_record(st, "consul").status == "timed-out");
-  CHECK(step_record(st, "consul").detail == "waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1");
-  CHECK(step_names()[resume_index(st)] == "consul");
+  const std::string want =
+      "waiting for the control nodes to agree on the cluster configuration (static): 1 of 3 control nodes agree on "
+      "the cluster configuration (need 2): lone 127.0.0.1";
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK(step_record(st, "discover").detail == want);
+  CHECK(step_names()[resume_index(st)] == "discover");
+  // Nothing started: Consul waits for the configuration check.
+  CHECK_FALSE(fs::exists(n.state() + "/etc/consul.d/consul.json"));
+  CHECK_FALSE(fs::exists(n.state() + "/run/consul.pid"));
   std::ostringstream out;
   CHECK(print_status(n.state(), false, out) == 3);
-  CHECK(out.str().find("waiting for Consul leader: 1 of 3 servers seen: 127.0.0.1") != std::string::npos);
+  CHECK(out.str().find(want) != std::string::npos);
+}
+
+TEST_CASE("static discovery with fewer peers than control_count waits without spinning") {
+  TestNode n("short", 3, "127.0.0.1", offset_for(2));
+  n.opts.timeout_s = 2;
+  n.opts.discovery_slice_s = 1;
+  std::ostringstream log;
+  std::clock_t cpu0 = std::clock();
+  CHECK(run_firstboot(n.opts, log) == Outcome::timed_out);
+  double cpu_s = double(std::clock() - cpu0) / CLOCKS_PER_SEC;
+  INFO(log.str());
+  CHECK(cpu_s < 0.5);  // it used a whole core for the whole wait before
+  auto st = load_state(n.state() + "/firstboot/state.json");
+  CHECK(step_record(st, "discover").status == "timed-out");
+  CHECK_THAT(step_record(st, "discover").detail, Catch::Contains("1 of 3 control nodes"));
 }
 
 TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume after a kill") {
@@ -169,7 +189,8 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
   CHECK(mi::read_file(n.state() + "/run/consul.pid") == consul_pid);
 
   // A reboot: every service down, every step done. The replay starts them again without
-  // deciding or waiting anything, and state.json stays byte-identical.
+  // deciding anything, is done only once ZooKeeper is a healthy member again, and
+  // state.json stays byte-identical.
   {
     auto r = make_process_runner(n.state() + "/run");
     r->stop("zookeeper");
@@ -179,6 +200,7 @@ TEST_CASE("all-in-one node: every step, status, an idempotent rerun, resume afte
     CHECK(log_boot.str().find("all steps done earlier") != std::string::npos);
     CHECK(r->running("consul"));
     CHECK(r->running("zookeeper"));
+    CHECK(zk_status("127.0.0.1", st.ports.zk_client).mode == "standalone");  // healthy when done
     CHECK(mi::read_file(state_file) == before);
   }
 
