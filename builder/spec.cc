@@ -22,11 +22,11 @@ namespace fs = std::filesystem;
 namespace mi {
 
 std::string Pos::str() const {
-  if (line <= 0) return file;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+  if (line <= 0) return one_line(file);
+  return one_line(file) + ":" + std::to_string(line) + ":" + std::to_string(col);
 }
 
-std::string Diag::str() const { return pos.str() + ": " + message; }
+std::string Diag::str() const { return pos.str() + ": " + one_line(message); }
 
 namespace {
 
@@ -48,8 +48,9 @@ struct Ctx {
     if (m.is_null()) return fallback;
     return Pos{file, m.line + 1, m.column + 1};
   }
-  void error(const Pos& p, std::string msg) const { errors->push_back(Diag{p, std::move(msg)}); }
-  void note(const Pos& p, std::string msg) const { notes->push_back(Diag{p, std::move(msg)}); }
+  // Every message is one line: values echoed in it have their control characters escaped.
+  void error(const Pos& p, const std::string& msg) const { errors->push_back(Diag{p, one_line(msg)}); }
+  void note(const Pos& p, const std::string& msg) const { notes->push_back(Diag{p, one_line(msg)}); }
 };
 
 std::string describe(const YAML::Node& n) {
@@ -223,6 +224,53 @@ bool is_user_name(const std::string& s) {
   return true;
 }
 
+bool has_control(const std::string& s) {
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == 0x7f) return true;
+  return false;
+}
+
+// A Debian suite or codename: "bookworm", "bookworm-backports", "stable", "sid".
+bool is_suite(const std::string& s) {
+  if (s.empty() || s.size() > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return false;
+  for (char ch : s)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '+' || ch == '_'))
+      return false;
+  return true;
+}
+const char* kSuiteGrammar = "a Debian suite or codename: lower-case letters, digits, '-', '.', '+', '_', e.g. bookworm";
+
+// An apt mirror: http://, https:// or file:/ followed by printable ASCII without spaces.
+bool is_mirror(const std::string& s) {
+  if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0 && s.rfind("file:/", 0) != 0) return false;
+  for (unsigned char ch : s)
+    if (ch <= ' ' || ch >= 0x7f || ch == '[' || ch == ']' || ch == '"' || ch == '\\') return false;
+  return true;
+}
+
+// An http(s) URL in one word of printable ASCII.
+bool is_url(const std::string& s) {
+  if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0) return false;
+  if (s.size() > 2048) return false;
+  for (unsigned char ch : s)
+    if (ch <= ' ' || ch >= 0x7f) return false;
+  return true;
+}
+
+const std::vector<std::string> kUnitSuffixes = {".service", ".socket", ".target", ".timer",  ".path",
+                                                ".mount",   ".automount", ".swap", ".slice", ".device"};
+// A systemd unit name (systemd.unit(5)): [A-Za-z0-9:_.@\\-], at most 255, ending in a unit type.
+bool is_unit_name(const std::string& s) {
+  if (s.empty() || s.size() > 255 || s[0] == '-' || s[0] == '.') return false;
+  for (char ch : s)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' || ch == '_' || ch == '.' || ch == '@' ||
+          ch == '-' || ch == '\\'))
+      return false;
+  for (const auto& suf : kUnitSuffixes)
+    if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) return true;
+  return false;
+}
+
 bool is_sha256(const std::string& s) {
   if (s.size() != 64) return false;
   for (char ch : s)
@@ -242,6 +290,8 @@ const std::vector<std::string> kSshKeyTypes = {"ssh-ed25519",
 std::string check_ssh_key(const std::string& line) {
   if (line.find("PRIVATE KEY") != std::string::npos)
     return "this is a private key; put only public keys (the .pub file's line) in a spec";
+  if (has_control(line))
+    return "an authorized_keys entry is one line: no newline or other control character (one list item per key)";
   auto sp = line.find(' ');
   std::string type = line.substr(0, sp);
   if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end())
@@ -266,6 +316,29 @@ bool is_multicast_group(const std::string& s) {
   std::string ps = s.substr(colon + 1);
   auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
   return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
+}
+
+// Whether `full` (absolute, or relative to the working directory) lies inside the spec's
+// directory tree once symlinks are resolved: "" if so (or when outside paths are allowed),
+// else why not.
+std::string outside_tree(const Spec& s, const std::string& full) {
+  if (s.allow_outside_paths) return "";
+  std::error_code ec;
+  fs::path root = fs::weakly_canonical(fs::absolute(s.dir.empty() ? "." : s.dir), ec);
+  fs::path resolved = fs::weakly_canonical(fs::absolute(full), ec);
+  fs::path rel = resolved.lexically_relative(root);
+  if (rel.empty() || *rel.begin() == "..")
+    return "resolves to " + resolved.string() + ", outside the spec's directory " + root.string() +
+           " (symlinks resolved; mibuild --allow-outside-paths allows it)";
+  return "";
+}
+
+// The same for a path as written in the spec, which must also be relative.
+std::string path_rule(const Spec& s, const std::string& p) {
+  if (s.allow_outside_paths) return "";
+  if (!p.empty() && p[0] == '/')
+    return "must be relative to the spec's directory (an absolute path needs mibuild --allow-outside-paths)";
+  return outside_tree(s, spec_path(s, p));
 }
 
 const std::vector<std::string> kTopKeys = {"name",     "seed",         "base",  "roles",      "roles_dir", "formats",
@@ -322,7 +395,9 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
   Pos src_pos = e.key_pos, sha_pos = e.key_pos, path_pos = e.key_pos, url_pos = e.key_pos;
   std::vector<Pos> pkg_pos;
   bool has_packages = get_list(c, *m, "packages", comp.packages, &pkg_pos);
-  get_str(c, *m, "suite", comp.suite);
+  Pos suite_pos = e.key_pos;
+  if (get_str(c, *m, "suite", comp.suite, &suite_pos) && !is_suite(comp.suite))
+    c.error(suite_pos, path + ".suite: \"" + comp.suite + "\" is not " + kSuiteGrammar);
   get_str(c, *m, "version", comp.version);
   get_str(c, *m, "url", comp.url, &url_pos);
   get_str(c, *m, "path", comp.path, &path_pos);
@@ -342,8 +417,13 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
     if (!comp.sha256.empty() && !is_sha256(comp.sha256))
       c.error(sha_pos, path + ".sha256: not a SHA-256: expected 64 hex digits, got " +
                            std::to_string(comp.sha256.size()) + " characters");
-    if (!comp.url.empty() && comp.url.rfind("http://", 0) != 0 && comp.url.rfind("https://", 0) != 0)
-      c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"");
+    if (!comp.url.empty() && !is_url(comp.url))
+      c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"" +
+                           (has_control(comp.url) || comp.url.find(' ') != std::string::npos
+                                ? " (spaces and control characters must be %-encoded)"
+                                : ""));
+    std::string path_why = comp.path.empty() ? "" : path_rule(s, comp.path);
+    if (!path_why.empty()) c.error(path_pos, path + ".path: " + path_why);
     bool located = !comp.url.empty() || !comp.path.empty();
     if (located && comp.sha256.empty())
       c.error(e.key_pos, path +
@@ -351,6 +431,9 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
                              "against");
     std::error_code ec;
     bool path_missing = !comp.path.empty() && !fs::exists(spec_path(s, comp.path), ec);
+    if (!comp.path.empty() && !path_missing && !fs::is_regular_file(spec_path(s, comp.path), ec))
+      c.error(path_pos, path + ".path: not a regular file (a directory, device or other special file): " +
+                            spec_path(s, comp.path));
     if (!located) {
       std::string how = "provide " + path + ".url+sha256 or path+sha256";
       if (comp.optional)
@@ -400,7 +483,13 @@ void parse_users(const Ctx& c, Spec& s, const Entry& e) {
     for (size_t k = 0; k < u.ssh_keys.size(); k++)
       if (auto why = check_ssh_key(u.ssh_keys[k]); !why.empty())
         c.error(key_pos[k], idx(path + ".ssh_keys", k) + ": " + why);
-    get_list(c, *m, "groups", u.groups);
+    std::vector<Pos> group_pos;
+    get_list(c, *m, "groups", u.groups, &group_pos);
+    for (size_t g = 0; g < u.groups.size(); g++)
+      if (!is_user_name(u.groups[g]))
+        c.error(group_pos[g], idx(path + ".groups", g) + ": '" + u.groups[g] +
+                                  "' is not a valid group name (a-z, 0-9, _ and -, starting with a letter or _, at most "
+                                  "32)");
     if (u.ssh_keys.empty() && !u.name.empty())
       c.note(up, path + ": user " + u.name + " has no ssh_keys and no password: nobody can log in as " + u.name);
     s.users.push_back(u);
@@ -484,6 +573,10 @@ std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
       c.error(svc_pos[i], idx("services", i) + ": " + unit +
                               " is started by mi-firstboot once the cluster has agreed on its configuration; "
                               "enabled at boot it would start unconfigured (list the component instead)");
+    else if (!is_unit_name(unit))
+      c.error(svc_pos[i], idx("services", i) + ": '" + unit +
+                              "' is not a systemd unit name (letters, digits, ':', '_', '.', '@', '-', not starting "
+                              "with '-' or '.', ending in " + join(kUnitSuffixes) + ")");
   }
   return r;
 }
@@ -498,6 +591,8 @@ void check_overlays(const Ctx& c, const Spec& s, const std::string& path, const 
                           s.overlays_dir + ")");
     else if (!fs::is_directory(fs::path(s.overlays_dir) / n, ec))
       c.error(pos[i], idx(path, i) + ": overlay directory not found: " + (fs::path(s.overlays_dir) / n).string());
+    else if (auto why = outside_tree(s, (fs::path(s.overlays_dir) / n).string()); !why.empty())
+      c.error(pos[i], idx(path, i) + ": overlay directory " + why);
   }
 }
 
@@ -557,10 +652,11 @@ std::string default_spec_path() {
 #endif
 }
 
-SpecResult parse_spec(const std::string& path) {
+SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
   SpecResult r;
   Spec& s = r.spec;
   s.file = path;
+  s.allow_outside_paths = opts.allow_outside_paths;
   s.dir = fs::path(path).parent_path().string();
   if (s.dir.empty()) s.dir = ".";
   s.roles_dir = spec_path(s, "roles");
@@ -583,8 +679,12 @@ SpecResult parse_spec(const std::string& path) {
     c.error(p, "name: '" + s.name + "' is not a valid image name (lower-case letters, digits and '-')");
   if (get_str(c, *m, "seed", s.seed, &p) && s.seed.empty()) c.error(p, "seed: must not be empty (omit it to use name)");
   if (s.seed.empty()) s.seed = s.name;
-  if (get_str(c, *m, "roles_dir", s.roles_dir)) s.roles_dir = spec_path(s, s.roles_dir);
+  if (get_str(c, *m, "roles_dir", s.roles_dir, &p)) {
+    if (auto why = path_rule(s, s.roles_dir); !why.empty()) c.error(p, "roles_dir: " + why);
+    s.roles_dir = spec_path(s, s.roles_dir);
+  }
   if (get_str(c, *m, "overlays_dir", s.overlays_dir, &p)) {
+    if (auto why = path_rule(s, s.overlays_dir); !why.empty()) c.error(p, "overlays_dir: " + why);
     s.overlays_dir = fs::absolute(spec_path(s, s.overlays_dir)).lexically_normal().string();
     std::error_code ec;
     if (!fs::is_directory(s.overlays_dir, ec)) c.error(p, "overlays_dir: directory not found: " + s.overlays_dir);
@@ -592,10 +692,11 @@ SpecResult parse_spec(const std::string& path) {
 
   if (const Entry* e = m->get("base")) {
     if (auto bm = as_map(c, e->value, e->value_pos, "base", kBaseKeys)) {
-      get_str(c, *bm, "release", s.base.release);
-      if (get_str(c, *bm, "mirror", s.base.mirror, &p) && s.base.mirror.rfind("http://", 0) != 0 &&
-          s.base.mirror.rfind("https://", 0) != 0 && s.base.mirror.rfind("file:/", 0) != 0)
-        c.error(p, "base.mirror: expected an http://, https:// or file:/ URL, got \"" + s.base.mirror + "\"");
+      if (get_str(c, *bm, "release", s.base.release, &p) && !is_suite(s.base.release))
+        c.error(p, "base.release: \"" + s.base.release + "\" is not " + kSuiteGrammar);
+      if (get_str(c, *bm, "mirror", s.base.mirror, &p) && !is_mirror(s.base.mirror))
+        c.error(p, "base.mirror: expected an http://, https:// or file:/ URL without spaces, quotes or brackets, got \"" +
+                       s.base.mirror + "\"");
       if (get_str(c, *bm, "kernel", s.base.kernel, &p) && !is_package_name(s.base.kernel))
         c.error(p, "base.kernel: '" + s.base.kernel + "' is not a Debian package name");
       std::vector<Pos> pkg_pos;
@@ -657,6 +758,7 @@ SpecResult parse_spec(const std::string& path) {
     }
     std::sort(s.role_files.begin(), s.role_files.end());
   }
+  std::string known_components;  // for "unknown component" errors: made once, at most 10 names
   for (const auto& file : s.role_files) {
     Ctx rc{file, &r.errors, &r.notes};
     auto role = parse_role_file(rc, file);
@@ -670,12 +772,17 @@ SpecResult parse_spec(const std::string& path) {
     for (size_t i = 0; i < role->components.size(); i++) {
       const std::string& cn = role->components[i];
       if (s.components.count(cn)) continue;
-      std::vector<std::string> names;
-      for (auto& [n, _] : s.components) names.push_back(n);
-      rc.error(role->component_pos[i],
-               idx("components", i) + ": unknown component '" + cn + "' (" +
-                   (names.empty() ? std::string("the spec defines none") : "defined in " + path + ": " + join(names)) +
-                   ")");
+      if (known_components.empty()) {
+        std::vector<std::string> names;
+        for (auto it = s.components.begin(); it != s.components.end() && names.size() < 10; ++it)
+          names.push_back(it->first);
+        known_components = s.components.empty() ? std::string("the spec defines none")
+                                                : "defined in " + path + ": " + join(names) +
+                                                      (s.components.size() > names.size()
+                                                           ? ", ... and " + std::to_string(s.components.size() - names.size()) + " more"
+                                                           : "");
+      }
+      rc.error(role->component_pos[i], idx("components", i) + ": unknown component '" + cn + "' (" + known_components + ")");
     }
     s.role_defs[role->name] = *role;
   }
@@ -689,7 +796,7 @@ SpecResult parse_spec(const std::string& path) {
     if (!s.role_defs.count(rn))
       c.error(s.roles_pos[i],
               idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
-                  (found.empty() ? "no roles in " + s.roles_dir : "roles in " + s.roles_dir + ": " + join(found)) +
+                  (found.empty() ? "no roles in " + s.roles_dir : "roles in " + s.roles_dir + ": " + join_capped(found)) +
                   ")");
   }
   for (auto& d : check_role_includes(s)) r.errors.push_back(d);
@@ -705,8 +812,8 @@ SpecResult parse_spec(const std::string& path) {
   return r;
 }
 
-Spec load_spec(const std::string& path) {
-  SpecResult r = parse_spec(path);
+Spec load_spec(const std::string& path, const SpecOptions& opts) {
+  SpecResult r = parse_spec(path, opts);
   if (!r.ok()) {
     std::string more = r.errors.size() > 1 ? " (and " + std::to_string(r.errors.size() - 1) +
                                                  " more problems: run `mibuild validate " + path + "`)"
