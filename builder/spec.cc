@@ -16,6 +16,7 @@
 
 #include "builder/roles.h"
 #include "common/error.h"
+#include "common/files.h"
 
 namespace fs = std::filesystem;
 
@@ -71,6 +72,12 @@ std::string describe(const YAML::Node& n) {
 std::string sub(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
+bool has_control(const std::string& s) {
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == 0x7f) return true;
+  return false;
+}
+
 bool is_password_key(std::string k) {
   std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return std::tolower(ch); });
   return k.find("password") != std::string::npos || k.find("passwd") != std::string::npos;
@@ -113,6 +120,11 @@ std::optional<MapView> as_map(const Ctx& c, const YAML::Node& node, const Pos& a
     }
     std::string key = it->first.Scalar();
     std::string where = sub(path, key);
+    if (has_control(key) || key.empty()) {
+      c.error(kp, (path.empty() ? "spec" : path) + ": key '" + key +
+                      "' is empty or holds a control character (NUL, newline, tab, ...)");
+      continue;
+    }
     if (auto s = seen.find(key); s != seen.end()) {
       c.error(kp, where + ": duplicate key (first at line " + std::to_string(s->second.line) + ")");
       continue;
@@ -222,12 +234,6 @@ bool is_user_name(const std::string& s) {
   for (char ch : s)
     if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) return false;
   return true;
-}
-
-bool has_control(const std::string& s) {
-  for (unsigned char ch : s)
-    if (ch < 0x20 || ch == 0x7f) return true;
-  return false;
 }
 
 // A Debian suite or codename: "bookworm", "bookworm-backports", "stable", "sid".
@@ -350,27 +356,93 @@ const std::vector<std::string> kComponentKeys = {"source", "packages", "suite", 
 const std::vector<std::string> kClusterKeys = {"name", "datacenter", "control_count", "discovery", "wan_join"};
 const std::vector<std::string> kDiscoveryKeys = {"method", "peers", "dns_name", "beacon_group", "cloud_join"};
 const std::vector<std::string> kDiskKeys = {"esp_mb", "var_mb"};
+constexpr int kMaxEspMb = 4096;    // an ESP holds boot loaders, kernels and initrds
+constexpr int kMaxVarMb = 262144;  // the image's /var; the node's grows on first boot
 const std::vector<std::string> kRoleKeys = {"name", "include", "packages", "components", "overlays", "services"};
 const std::vector<std::string> kMethods = {"static", "dns", "beacon", "cloud"};
 // Started by mi-firstboot once the cluster has agreed, with the configuration it writes.
 const std::vector<std::string> kFirstbootServices = {"consul", "zookeeper"};
 
+// Explicit tags (`!!float`, `!custom`) anywhere in `n` are errors: a spec is plain data, typed by
+// the key it is under, never by the file.
+void check_tags(const Ctx& c, const YAML::Node& n, const Pos& fallback, int depth = 0) {
+  if (depth > 64) return;  // yaml-cpp itself refuses deeper nesting
+  const std::string& tag = n.Tag();
+  if (!tag.empty() && tag != "?" && tag != "!") {
+    std::string shown = tag.rfind("tag:yaml.org,2002:", 0) == 0 ? "!!" + tag.substr(18) : tag;
+    c.error(c.pos(n, fallback), "explicit YAML tag '" + shown +
+                                    "' is not accepted: write the value plainly (its key decides its type)");
+  }
+  if (n.IsSequence()) {
+    for (const auto& item : n) check_tags(c, item, fallback, depth + 1);
+  } else if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      check_tags(c, it->first, fallback, depth + 1);
+      check_tags(c, it->second, fallback, depth + 1);
+    }
+  }
+}
+
+// The line (1-based) of the second document's start ("---" or "..." then more) in `text`, or 0.
+int second_document_line(const std::string& text) {
+  bool content = false;
+  int line = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string l = text.substr(start, end - start);
+    line++;
+    bool marker = (l.rfind("---", 0) == 0 || l.rfind("...", 0) == 0) && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    if (marker && (content || l[0] == '.')) return line;
+    auto first = l.find_first_not_of(" \t\r");
+    if (!marker && first != std::string::npos && l[first] != '#' && l[first] != '%') content = true;
+    start = end + 1;
+  }
+  return 0;
+}
+
+const char* kSecondDocument =
+    "a second YAML document starts here: a spec or role file is one document (remove '---' / '...' and what "
+    "follows, or merge it into the first)";
+
 bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    c.error(Pos{path, 0, 0}, "file not found");
+  if (fs::is_directory(path, ec)) {
+    c.error(Pos{path, 1, 1}, "is a directory, not a YAML file (give the spec file itself, e.g. " +
+                                 (fs::path(path) / "spec.yaml").string() + ")");
     return false;
   }
+  if (!fs::is_regular_file(path, ec)) {
+    c.error(Pos{path, 0, 0}, fs::is_symlink(fs::symlink_status(path, ec)) ? "file not found (a dangling symlink)"
+                                                                          : "file not found");
+    return false;
+  }
+  std::vector<YAML::Node> docs;
+  std::string text;
   try {
-    out = YAML::LoadFile(path);
+    text = read_file(path);
+    // Before parsing: garbage in a second document is reported as what it is.
+    if (int second = second_document_line(text); second > 0) {
+      c.error(Pos{path, second, 1}, kSecondDocument);
+      return false;
+    }
+    docs = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     c.error(Pos{path, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
     return false;
-  } catch (const YAML::Exception& e) {
+  } catch (const std::exception& e) {
     c.error(Pos{path, 0, 0}, std::string("cannot read: ") + e.what());
     return false;
   }
-  return true;
+  if (docs.size() > 1) {
+    c.error(c.pos(docs[1], Pos{path, 1, 1}), kSecondDocument);
+    return false;
+  }
+  out = docs.empty() ? YAML::Node() : docs[0];
+  size_t before = c.errors->size();
+  check_tags(c, out, Pos{path, 1, 1});
+  return c.errors->size() == before;
 }
 
 void check_packages(const Ctx& c, const std::string& path, const std::vector<std::string>& pkgs,
@@ -538,10 +610,19 @@ void parse_disk(const Ctx& c, Spec& s, const Entry& e) {
   auto m = as_map(c, e.value, e.value_pos, "disk", kDiskKeys);
   if (!m) return;
   Pos p;
-  if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p) && s.disk.esp_mb < 32)
-    c.error(p, "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
-  if (get_int(c, *m, "var_mb", s.disk.var_mb, &p) && s.disk.var_mb < 16)
-    c.error(p, "disk.var_mb: must be at least 16, got " + std::to_string(s.disk.var_mb));
+  if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p)) {
+    if (s.disk.esp_mb < 32)
+      c.error(p, "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
+    else if (s.disk.esp_mb > kMaxEspMb)
+      c.error(p, "disk.esp_mb: must be at most " + std::to_string(kMaxEspMb) + ", got " + std::to_string(s.disk.esp_mb));
+  }
+  if (get_int(c, *m, "var_mb", s.disk.var_mb, &p)) {
+    if (s.disk.var_mb < 16)
+      c.error(p, "disk.var_mb: must be at least 16, got " + std::to_string(s.disk.var_mb));
+    else if (s.disk.var_mb > kMaxVarMb)
+      c.error(p, "disk.var_mb: must be at most " + std::to_string(kMaxVarMb) +
+                     " (256 GiB: the image's /var, which grows on the node), got " + std::to_string(s.disk.var_mb));
+  }
 }
 
 // One roles/<x>.yaml. Duplicate names are found by the caller.
@@ -586,7 +667,7 @@ void check_overlays(const Ctx& c, const Spec& s, const std::string& path, const 
   for (size_t i = 0; i < names.size() && i < pos.size(); i++) {
     const std::string& n = names[i];
     std::error_code ec;
-    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
+    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == ".." || has_control(n))
       c.error(pos[i], idx(path, i) + ": '" + n + "' is not an overlay name (a directory directly under " +
                           s.overlays_dir + ")");
     else if (!fs::is_directory(fs::path(s.overlays_dir) / n, ec))
@@ -734,6 +815,12 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
           continue;
         }
         std::string name = it->first.Scalar();
+        if (is_password_key(name)) {
+          c.error(kp, "components." + name +
+                          ": passwords are not accepted in a spec (not even as a component name); users log in "
+                          "with ssh_keys");
+          continue;
+        }
         if (!seen.insert(name).second) {
           c.error(kp, "components." + name + ": duplicate component");
           continue;
@@ -754,7 +841,20 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
   } else {
     for (auto& de : fs::directory_iterator(s.roles_dir, ec)) {
       auto ext = de.path().extension();
-      if (de.is_regular_file() && (ext == ".yaml" || ext == ".yml")) s.role_files.push_back(de.path().string());
+      if (ext != ".yaml" && ext != ".yml") continue;
+      std::error_code fe;
+      std::string f = de.path().string();
+      Pos fp{f, 0, 0};
+      if (fs::is_symlink(de.symlink_status(fe)) && !fs::exists(de.status(fe)))
+        c.error(fp, "a dangling symlink where a roles file was expected (remove it or fix its target)");
+      else if (fs::is_directory(de.status(fe)))
+        c.error(fp, "a directory named like a roles file (roles files are regular files)");
+      else if (!fs::is_regular_file(de.status(fe)))
+        c.error(fp, "not a regular file (a device, socket or pipe) where a roles file was expected");
+      else if (auto why = outside_tree(s, f); !why.empty())
+        c.error(fp, "roles file " + why);
+      else
+        s.role_files.push_back(f);
     }
     std::sort(s.role_files.begin(), s.role_files.end());
   }
