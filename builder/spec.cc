@@ -17,6 +17,7 @@
 #include "builder/roles.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "firstboot/cluster_rules.h"
 
 namespace fs = std::filesystem;
 
@@ -594,14 +595,33 @@ void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
       if (get_str(c, *dm, "method", di.method, &p) &&
           std::find(kMethods.begin(), kMethods.end(), di.method) == kMethods.end())
         c.error(p, "cluster.discovery.method: unknown method '" + di.method + "' (valid: " + join(kMethods) + ")");
+      Pos method_pos = d->value_pos;
+      if (const Entry* me = dm->get("method")) method_pos = me->value_pos;
+      bool method_known = std::find(kMethods.begin(), kMethods.end(), di.method) != kMethods.end();
       get_list(c, *dm, "peers", di.peers);
       get_str(c, *dm, "dns_name", di.dns_name);
       get_str(c, *dm, "cloud_join", di.cloud_join);
-      if (get_str(c, *dm, "beacon_group", di.beacon_group, &p) && !is_multicast_group(di.beacon_group))
-        c.error(p,
+      Pos group_pos = method_pos;
+      bool group_bad = false;
+      if (get_str(c, *dm, "beacon_group", di.beacon_group, &group_pos) && !is_multicast_group(di.beacon_group)) {
+        group_bad = true;
+        c.error(group_pos,
                 "cluster.discovery.beacon_group: expected an IPv4 multicast ADDRESS:PORT (e.g. "
                 "239.255.77.77:7946), got \"" +
                     di.beacon_group + "\"");
+      }
+      // What mi-firstboot would refuse at first boot, refused here by the same code (unless a
+      // key of the block was already refused: a misspelt key is the one problem to report).
+      bool all_keys_valid = dm->entries.size() == d->value.size();
+      if (method_known && all_keys_valid) {
+        if (auto problem = firstboot::check_discovery(di.method, di.peers.size(), di.dns_name, di.beacon_group,
+                                                      di.cloud_join)) {
+          if (problem->field != "beacon_group")
+            c.error(method_pos, "cluster.discovery: " + problem->why);
+          else if (!group_bad)
+            c.error(group_pos, "cluster.discovery.beacon_group: " + problem->why);
+        }
+      }
     }
   }
 }

@@ -160,3 +160,25 @@ TEST_CASE("an artifact path that is a device or a directory is an error even whe
   V errs = t.errors(mi::parse_spec(t.spec(), {.allow_outside_paths = true}));
   one_error(errs, "spec.yaml:4:31: components.d.path: not a regular file");
 }
+
+TEST_CASE("cluster.discovery: what mi-firstboot would refuse, validate refuses (the same code)") {
+  struct Case {
+    std::string discovery, error;
+  };
+  for (const Case& k : {Case{"{method: static}", "discovery static needs peers"},
+                        Case{"{method: dns}", "discovery dns needs discovery.dns_name"},
+                        Case{"{method: cloud}", "discovery cloud needs discovery.cloud_join"}}) {
+    TempSpec t(kSpecHead + "cluster:\n  discovery: " + k.discovery + "\n", {{"a", kRole}});
+    V errs = t.errors();
+    INFO(k.discovery);
+    CHECK(errs == V{"spec.yaml:4:23: cluster.discovery: " + k.error + (k.error.find("static") != std::string::npos
+                                                                           ? std::string(" (discovery.peers, mi.peers=)")
+                                                                           : std::string())});
+  }
+  for (const char* ok : {"{method: static, peers: [10.0.0.11]}", "{method: dns, dns_name: c.example.org}",
+                         "{method: cloud, cloud_join: \"provider=aws tag_key=mi\"}", "{method: beacon}"}) {
+    TempSpec t(kSpecHead + "cluster:\n  discovery: " + ok + "\n", {{"a", kRole}});
+    INFO(ok);
+    CHECK(t.errors().empty());
+  }
+}
