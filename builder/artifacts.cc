@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 #include "common/digest.h"
 #include "common/error.h"
@@ -33,6 +34,15 @@ std::string last_element(const std::string& s) {
   while (!p.empty() && p.back() == '/') p.pop_back();
   auto slash = p.rfind('/');
   return slash == std::string::npos ? p : p.substr(slash + 1);
+}
+
+// Debian policy 5.6.1: [a-z0-9][a-z0-9+.-]+
+bool is_debian_package_name(const std::string& s) {
+  if (s.size() < 2 || !(std::islower(static_cast<unsigned char>(s[0])) || std::isdigit(static_cast<unsigned char>(s[0]))))
+    return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::islower(c) || std::isdigit(c) || c == '+' || c == '-' || c == '.';
+  });
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -147,9 +157,56 @@ bool stage_artifact(const Spec& spec, const Component& c, const std::string& cac
   return true;
 }
 
-void install_artifact_files(const std::string& tree, const std::vector<StagedArtifact>& artifacts) {
+std::vector<std::string> artifact_dependencies(const StagedArtifact& a) {
+  if (a.kind != "deb") return {};
+  auto r = run({"dpkg-deb", "--field", a.file, "Depends", "Pre-Depends"});
+  // "Field: value" lines; continuation lines start with a space.
+  std::string all;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (line[0] == ' ' || line[0] == '\t') {
+      all += " " + line;
+    } else {
+      auto colon = line.find(':');
+      all += ", " + (colon == std::string::npos ? line : line.substr(colon + 1));
+    }
+  }
+  std::vector<std::string> deps;
+  size_t start = 0;
+  while (start <= all.size()) {
+    size_t end = all.find(',', start);
+    if (end == std::string::npos) end = all.size();
+    std::string entry = all.substr(start, end - start);
+    start = end + 1;
+    entry = entry.substr(0, entry.find('|'));  // the first alternative
+    auto b = entry.find_first_not_of(" \t");
+    if (b == std::string::npos) continue;
+    std::string name = entry.substr(b, entry.find_first_of(" \t(:[<", b) - b);
+    if (!is_debian_package_name(name))
+      throw Error("component " + a.component,
+                  "the .deb's dependency '" + one_line(name) + "' is not a Debian package name");
+    if (std::find(deps.begin(), deps.end(), name) == deps.end()) deps.push_back(name);
+  }
+  return deps;
+}
+
+void install_artifacts(const std::string& tree, const std::vector<StagedArtifact>& artifacts) {
+  std::vector<std::string> dpkg = {"dpkg", "--root=" + tree, "--force-unsafe-io", "--install"};
+  for (const auto& a : artifacts)
+    if (a.kind == "deb") dpkg.push_back(a.file);
+  if (dpkg.size() > 4) {
+    RunOptions ro;
+    ro.env = {{"DEBIAN_FRONTEND", "noninteractive"}};
+    ro.check = false;
+    auto r = run(dpkg, ro);
+    if (r.exit_code != 0)
+      throw Error("dpkg", "installing the artifact .debs failed with exit " + std::to_string(r.exit_code) +
+                              " (a dependency that is not in the image? add it to the role's packages):\n" +
+                              (r.err.size() > 3000 ? "..." + r.err.substr(r.err.size() - 3000) : r.err));
+  }
   for (const auto& a : artifacts) {
-    if (a.kind == "deb") continue;  // installed by mmdebstrap
+    if (a.kind == "deb") continue;
     std::string dst = tree + "/opt/" + a.component;
     fs::create_directories(dst);
     if (a.kind == "tar")

@@ -2,9 +2,12 @@
 // sha256) are fetched, verified, and copied into a staging directory under a name made of their
 // digest alone (`<sha256>.deb`, `<sha256>.tar`, `<sha256>.file`), so that nothing later (the
 // mmdebstrap hooks, tar, the manifest) ever sees a byte of the spec's file name or URL in shell
-// text or in a path. Debian packages are installed by mmdebstrap (rootfs.h, hooks that name
-// only digests), tarballs and plain files by install_artifact_files() into the tree.
-// Flow: spec.h → stage_artifact() → rootfs.h (debs) / install_artifact_files() → manifest.h.
+// text or in a path. A .deb's dependencies (read from its control file, checked against the
+// Debian package name grammar) join the bootstrap's package list (rootfs.h); the .deb itself is
+// installed into the bootstrapped tree by `dpkg --root` (argv only, no shell), tarballs and
+// plain files are copied under /opt/<component>/.
+// Flow: spec.h → stage_artifact() → artifact_dependencies() → rootfs.h → install_artifacts()
+//       → finalize.h; the manifest records each artifact's source and digest.
 #pragma once
 #include <string>
 #include <vector>
@@ -39,9 +42,14 @@ std::string staged_name(const std::string& sha256, const std::string& kind);
 bool stage_artifact(const Spec& spec, const Component& c, const std::string& cache_dir, const std::string& stage_dir,
                     StagedArtifact& out, ComponentStatus& st);
 
-// Installs the tar and file artifacts into `tree`: a tarball is extracted into
-// /opt/<component>/ (owners not kept), a file copied to /opt/<component>/<name>. Debs are left
-// to mmdebstrap (RootfsRequest::local_debs).
-void install_artifact_files(const std::string& tree, const std::vector<StagedArtifact>& artifacts);
+// The packages a staged .deb needs from the mirror: the first alternative of each Depends and
+// Pre-Depends entry of its control file (architecture qualifier, version and restrictions
+// dropped), each checked against Debian's package name grammar. Empty for tar and file.
+std::vector<std::string> artifact_dependencies(const StagedArtifact& a);
+
+// Installs the artifacts into `tree`: every .deb in one `dpkg --root=TREE --install` run (its
+// dependencies must be in the tree: artifact_dependencies()), a tarball extracted into
+// /opt/<component>/ (owners not kept), a file copied to /opt/<component>/<name>.
+void install_artifacts(const std::string& tree, const std::vector<StagedArtifact>& artifacts);
 
 }  // namespace mi

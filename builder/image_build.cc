@@ -137,8 +137,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   if (!opts.firstboot_binary.empty())
     for (const auto& p : runtime_packages(opts.firstboot_binary)) append_unique(req.packages, seen, p);
   std::vector<StagedArtifact> artifacts;
-  req.artifact_dir = rw + "/artifacts";  // verified artifacts, named by digest (artifacts.h)
-  fs::remove_all(req.artifact_dir);
+  const std::string artifact_dir = rw + "/artifacts";  // verified artifacts, named by digest (artifacts.h)
+  fs::remove_all(artifact_dir);
   std::vector<std::pair<const Component*, size_t>> debian_components;  // with index into res.components
   for (const auto& name : role.components) {
     auto it = spec.components.find(name);
@@ -148,9 +148,10 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     st.name = name;
     if (c.source == "artifact") {
       StagedArtifact a;
-      if (stage_artifact(spec, c, cache, req.artifact_dir, a, st)) {
+      if (stage_artifact(spec, c, cache, artifact_dir, a, st)) {
         artifacts.push_back(a);
-        if (a.kind == "deb") req.local_debs.push_back(a.sha256);
+        // Its dependencies come from the mirror in the bootstrap; the .deb is installed after.
+        for (const auto& p : artifact_dependencies(a)) append_unique(req.packages, seen, p);
       }
       if (!st.present) log("component " + name + ": " + st.note);
     } else if (c.source == "debian" || c.source.empty()) {
@@ -173,6 +174,9 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   remove_tree_checked(tree);
   run({"cp", "-a", "--reflink=auto", cached, tree});
 
+  // The artifact stage: .debs by dpkg --root, tarballs and files under /opt/<component>/.
+  log("installing " + std::to_string(artifacts.size()) + " artifact(s)");
+  install_artifacts(tree, artifacts);
   res.packages = installed_packages(tree);
   for (auto [c, idx] : debian_components) {
     auto& st = res.components[idx];
@@ -186,7 +190,6 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
       throw Error(c->pos.str(), "component " + c->name + ": expected version " + c->version + ", Debian's " + pkgs[0] +
                                     " is " + pv->version);
   }
-  install_artifact_files(tree, artifacts);
 
   DiskIds ids = derive_disk_ids(seed, role.name);
   FinalizeRequest fin;

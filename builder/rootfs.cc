@@ -7,7 +7,6 @@
 #include <fstream>
 #include <sstream>
 
-#include "builder/artifacts.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -79,18 +78,6 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
                                 // the environment: no path is pasted into the hook's shell text.
                                 "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && "
                                 "cp \"$MI_PINS_FILE\" \"$1/etc/apt/preferences.d/mi-pins\""};
-  if (!req.local_debs.empty()) {
-    // Only digests (checked: 64 hex digits) and fixed text in the shell.
-    std::string copy = "--customize-hook=mkdir -p \"$1/tmp/mi-artifacts\" && cp";
-    std::string install = "--customize-hook=chroot \"$1\" apt-get install -y --no-install-recommends";
-    for (const auto& digest : req.local_debs) {
-      std::string name = staged_name(digest, "deb");
-      copy += " \"$MI_ARTIFACT_DIR/" + name + "\"";
-      install += " /tmp/mi-artifacts/" + name;
-    }
-    a.push_back(copy + " \"$1/tmp/mi-artifacts/\"");
-    a.push_back(install + " && rm -rf \"$1/tmp/mi-artifacts\"");
-  }
   // The root is erofs: the initramfs must be able to mount it.
   a.push_back(
       "--customize-hook=grep -qx erofs \"$1/etc/initramfs-tools/modules\" || echo erofs >> "
@@ -108,15 +95,13 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
 }
 
 std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file) {
-  std::map<std::string, std::string> env = {{"DEBIAN_FRONTEND", "noninteractive"}, {"MI_PINS_FILE", prefs_file}};
-  if (!req.local_debs.empty()) env["MI_ARTIFACT_DIR"] = req.artifact_dir;
-  return env;
+  (void)req;
+  return {{"DEBIAN_FRONTEND", "noninteractive"}, {"MI_PINS_FILE", prefs_file}};
 }
 
 std::string rootfs_key(const RootfsRequest& req) {
   std::ostringstream s;
   s << "rootfs-v1\n" << apt_pin_preferences(req.suite_pins) << "epoch=" << req.source_date_epoch << "\n";
-  // The argv names every artifact deb by its digest: the key covers their content.
   for (const auto& a : mmdebstrap_argv(req, "TARGET")) s << a << "\n";
   return sha256_hex(s.str());
 }

@@ -16,10 +16,6 @@ struct RootfsRequest {
   std::string mirror = "http://deb.debian.org/debian";
   std::vector<std::string> packages;                            // installed in the one run
   std::map<std::string, std::vector<std::string>> suite_pins;   // other suite → the only packages taken from it
-  // Verified artifact .deb files, installed after the packages: each is
-  // <artifact_dir>/<sha256>.deb (artifacts.h), named in the hooks by its digest alone.
-  std::string artifact_dir;
-  std::vector<std::string> local_debs;                          // their sha256 digests (64 hex digits)
   std::string source_date_epoch;
 };
 
@@ -27,10 +23,10 @@ struct RootfsRequest {
 std::string apt_pin_preferences(const std::map<std::string, std::vector<std::string>>& suite_pins);
 
 // The mmdebstrap argv for `req`, bootstrapping into `target`. Its hooks are fixed shell text:
-// files reach them through the environment (mmdebstrap_env) and by digest, never by a name
-// from the spec or a path pasted into the text.
+// the one file they need reaches them through the environment (mmdebstrap_env), never by a
+// path pasted into the text. (Artifact .debs are installed afterwards: artifacts.h.)
 std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target);
-// The environment the hooks read: MI_PINS_FILE (the preferences above), MI_ARTIFACT_DIR.
+// The environment the hooks read: MI_PINS_FILE (the preferences above).
 std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file);
 
 // sha256 over everything that determines the bootstrapped tree.
