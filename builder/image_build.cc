@@ -236,6 +236,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   // The disk, then the formats.
   std::string raw_final = out_dir + "/" + base + ".raw";
   bool want_raw = std::find(opts.formats.begin(), opts.formats.end(), "raw") != opts.formats.end();
+  // Temporaries of a killed build of these outputs go first.
+  for (const auto& f : opts.formats) remove_stale_temporaries(out_dir + "/" + base + "." + f);
   std::string raw_tmp = want_raw ? temp_name_for(raw_final) : rw + "/disk.raw";
   log("assembling the GPT disk");
   GptDisk disk = assemble_disk(ids, imgs, raw_tmp);
