@@ -17,9 +17,8 @@ namespace mi {
 namespace {
 
 bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::string lower(std::string s) {
@@ -38,7 +37,8 @@ std::string last_element(const std::string& s) {
 
 // Debian policy 5.6.1: [a-z0-9][a-z0-9+.-]+
 bool is_debian_package_name(const std::string& s) {
-  if (s.size() < 2 || !(std::islower(static_cast<unsigned char>(s[0])) || std::isdigit(static_cast<unsigned char>(s[0]))))
+  if (s.size() < 2 ||
+      !(std::islower(static_cast<unsigned char>(s[0])) || std::isdigit(static_cast<unsigned char>(s[0]))))
     return false;
   return std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return std::islower(c) || std::isdigit(c) || c == '+' || c == '-' || c == '.';
@@ -129,13 +129,12 @@ bool stage_artifact(const Spec& spec, const Component& c, const std::string& cac
     src = cache_dir + "/artifacts/" + want;  // the cache is named by digest alone
     if (!fs::is_regular_file(src) || sha256_file_hex(src) != want) {
       std::string tmp = temp_name_for(src);
-      run({"curl", "-fsSL", "--retry", "2", "--proto", "=http,https", "--max-time", "1800", "-o", tmp, "--url",
-           c.url});
+      run({"curl", "-fsSL", "--retry", "2", "--proto", "=http,https", "--max-time", "1800", "-o", tmp, "--url", c.url});
       std::string have = sha256_file_hex(tmp);
       if (have != want) {
         fs::remove(tmp);
-        throw Error(c.pos.str(), "component " + c.name + ": sha256 of " + shown + " is " + have +
-                                     ", the spec says " + want + " (nothing was installed)");
+        throw Error(c.pos.str(), "component " + c.name + ": sha256 of " + shown + " is " + have + ", the spec says " +
+                                     want + " (nothing was installed)");
       }
       commit_rename(tmp, src);
     }

@@ -72,8 +72,7 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
   std::vector<std::string> a = {"mmdebstrap", "--mode=root", "--variant=apt", "--components=main",
                                 // No fsync per file: an interrupted bootstrap is thrown away whole,
                                 // and the outputs made from the tree are fsynced when committed.
-                                "--dpkgopt=force-unsafe-io",
-                                "--include=" + include,
+                                "--dpkgopt=force-unsafe-io", "--include=" + include,
                                 // Pins must exist before apt resolves anything. The file comes by
                                 // the environment: no path is pasted into the hook's shell text.
                                 "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && "

@@ -264,8 +264,8 @@ bool is_url(const std::string& s) {
   return true;
 }
 
-const std::vector<std::string> kUnitSuffixes = {".service", ".socket", ".target", ".timer",  ".path",
-                                                ".mount",   ".automount", ".swap", ".slice", ".device"};
+const std::vector<std::string> kUnitSuffixes = {".service", ".socket",    ".target", ".timer", ".path",
+                                                ".mount",   ".automount", ".swap",   ".slice", ".device"};
 // A systemd unit name (systemd.unit(5)): [A-Za-z0-9:_.@\\-], at most 255, ending in a unit type.
 bool is_unit_name(const std::string& s) {
   if (s.empty() || s.size() > 255 || s[0] == '-' || s[0] == '.') return false;
@@ -371,8 +371,8 @@ void check_tags(const Ctx& c, const YAML::Node& n, const Pos& fallback, int dept
   const std::string& tag = n.Tag();
   if (!tag.empty() && tag != "?" && tag != "!") {
     std::string shown = tag.rfind("tag:yaml.org,2002:", 0) == 0 ? "!!" + tag.substr(18) : tag;
-    c.error(c.pos(n, fallback), "explicit YAML tag '" + shown +
-                                    "' is not accepted: write the value plainly (its key decides its type)");
+    c.error(c.pos(n, fallback),
+            "explicit YAML tag '" + shown + "' is not accepted: write the value plainly (its key decides its type)");
   }
   if (n.IsSequence()) {
     for (const auto& item : n) check_tags(c, item, fallback, depth + 1);
@@ -394,7 +394,8 @@ int second_document_line(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     std::string l = text.substr(start, end - start);
     line++;
-    bool marker = (l.rfind("---", 0) == 0 || l.rfind("...", 0) == 0) && (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    bool marker = (l.rfind("---", 0) == 0 || l.rfind("...", 0) == 0) &&
+                  (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
     if (marker && (content || l[0] == '.')) return line;
     auto first = l.find_first_not_of(" \t\r");
     if (!marker && first != std::string::npos && l[first] != '#' && l[first] != '%') content = true;
@@ -415,8 +416,8 @@ bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
     return false;
   }
   if (!fs::is_regular_file(path, ec)) {
-    c.error(Pos{path, 0, 0}, fs::is_symlink(fs::symlink_status(path, ec)) ? "file not found (a dangling symlink)"
-                                                                          : "file not found");
+    c.error(Pos{path, 0, 0},
+            fs::is_symlink(fs::symlink_status(path, ec)) ? "file not found (a dangling symlink)" : "file not found");
     return false;
   }
   std::vector<YAML::Node> docs;
@@ -560,9 +561,10 @@ void parse_users(const Ctx& c, Spec& s, const Entry& e) {
     get_list(c, *m, "groups", u.groups, &group_pos);
     for (size_t g = 0; g < u.groups.size(); g++)
       if (!is_user_name(u.groups[g]))
-        c.error(group_pos[g], idx(path + ".groups", g) + ": '" + u.groups[g] +
-                                  "' is not a valid group name (a-z, 0-9, _ and -, starting with a letter or _, at most "
-                                  "32)");
+        c.error(group_pos[g],
+                idx(path + ".groups", g) + ": '" + u.groups[g] +
+                    "' is not a valid group name (a-z, 0-9, _ and -, starting with a letter or _, at most "
+                    "32)");
     if (u.ssh_keys.empty() && !u.name.empty())
       c.note(up, path + ": user " + u.name + " has no ssh_keys and no password: nobody can log in as " + u.name);
     s.users.push_back(u);
@@ -614,8 +616,8 @@ void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
       // key of the block was already refused: a misspelt key is the one problem to report).
       bool all_keys_valid = dm->entries.size() == d->value.size();
       if (method_known && all_keys_valid) {
-        if (auto problem = firstboot::check_discovery(di.method, di.peers.size(), di.dns_name, di.beacon_group,
-                                                      di.cloud_join)) {
+        if (auto problem =
+                firstboot::check_discovery(di.method, di.peers.size(), di.dns_name, di.beacon_group, di.cloud_join)) {
           if (problem->field != "beacon_group")
             c.error(method_pos, "cluster.discovery: " + problem->why);
           else if (!group_bad)
@@ -632,9 +634,11 @@ void parse_disk(const Ctx& c, Spec& s, const Entry& e) {
   Pos p;
   if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p)) {
     if (s.disk.esp_mb < 32)
-      c.error(p, "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
+      c.error(p,
+              "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
     else if (s.disk.esp_mb > kMaxEspMb)
-      c.error(p, "disk.esp_mb: must be at most " + std::to_string(kMaxEspMb) + ", got " + std::to_string(s.disk.esp_mb));
+      c.error(p,
+              "disk.esp_mb: must be at most " + std::to_string(kMaxEspMb) + ", got " + std::to_string(s.disk.esp_mb));
   }
   if (get_int(c, *m, "var_mb", s.disk.var_mb, &p)) {
     if (s.disk.var_mb < 16)
@@ -677,7 +681,8 @@ std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
     else if (!is_unit_name(unit))
       c.error(svc_pos[i], idx("services", i) + ": '" + unit +
                               "' is not a systemd unit name (letters, digits, ':', '_', '.', '@', '-', not starting "
-                              "with '-' or '.', ending in " + join(kUnitSuffixes) + ")");
+                              "with '-' or '.', ending in " +
+                              join(kUnitSuffixes) + ")");
   }
   return r;
 }
@@ -796,8 +801,9 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
       if (get_str(c, *bm, "release", s.base.release, &p) && !is_suite(s.base.release))
         c.error(p, "base.release: \"" + s.base.release + "\" is not " + kSuiteGrammar);
       if (get_str(c, *bm, "mirror", s.base.mirror, &p) && !is_mirror(s.base.mirror))
-        c.error(p, "base.mirror: expected an http://, https:// or file:/ URL without spaces, quotes or brackets, got \"" +
-                       s.base.mirror + "\"");
+        c.error(p,
+                "base.mirror: expected an http://, https:// or file:/ URL without spaces, quotes or brackets, got \"" +
+                    s.base.mirror + "\"");
       if (get_str(c, *bm, "kernel", s.base.kernel, &p) && !is_package_name(s.base.kernel))
         c.error(p, "base.kernel: '" + s.base.kernel + "' is not a Debian package name");
       std::vector<Pos> pkg_pos;
@@ -896,13 +902,15 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
         std::vector<std::string> names;
         for (auto it = s.components.begin(); it != s.components.end() && names.size() < 10; ++it)
           names.push_back(it->first);
-        known_components = s.components.empty() ? std::string("the spec defines none")
-                                                : "defined in " + path + ": " + join(names) +
-                                                      (s.components.size() > names.size()
-                                                           ? ", ... and " + std::to_string(s.components.size() - names.size()) + " more"
-                                                           : "");
+        known_components = s.components.empty()
+                               ? std::string("the spec defines none")
+                               : "defined in " + path + ": " + join(names) +
+                                     (s.components.size() > names.size()
+                                          ? ", ... and " + std::to_string(s.components.size() - names.size()) + " more"
+                                          : "");
       }
-      rc.error(role->component_pos[i], idx("components", i) + ": unknown component '" + cn + "' (" + known_components + ")");
+      rc.error(role->component_pos[i],
+               idx("components", i) + ": unknown component '" + cn + "' (" + known_components + ")");
     }
     s.role_defs[role->name] = *role;
   }
@@ -914,10 +922,10 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
     const std::string& rn = s.roles[i];
     if (!listed.insert(rn).second) c.error(s.roles_pos[i], idx("roles", i) + ": role '" + rn + "' listed twice");
     if (!s.role_defs.count(rn))
-      c.error(s.roles_pos[i],
-              idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
-                  (found.empty() ? "no roles in " + s.roles_dir : "roles in " + s.roles_dir + ": " + join_capped(found)) +
-                  ")");
+      c.error(s.roles_pos[i], idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
+                                  (found.empty() ? "no roles in " + s.roles_dir
+                                                 : "roles in " + s.roles_dir + ": " + join_capped(found)) +
+                                  ")");
   }
   for (auto& d : check_role_includes(s)) r.errors.push_back(d);
 

@@ -23,12 +23,18 @@ inline std::string one_line(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    if (c >= 0x20 && c != 0x7f) out += char(c);
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\r') out += "\\r";
-    else if (c == 0) out += "\\0";
-    else out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+    if (c >= 0x20 && c != 0x7f)
+      out += char(c);
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == 0)
+      out += "\\0";
+    else
+      out += std::string("\\x") + hex[c >> 4] + hex[c & 15];
   }
   return out;
 }

@@ -49,7 +49,7 @@ void remove_stale_temporaries(const std::string& path) {
     long pid = std::stol(digits);
     if (pid == long(getpid())) continue;
     if (pid > 0 && kill(pid_t(pid), 0) == 0) continue;  // alive: a concurrent build's
-    if (pid > 0 && errno == EPERM) continue;           // alive, another user's
+    if (pid > 0 && errno == EPERM) continue;            // alive, another user's
     std::error_code rm;
     std::filesystem::remove(e.path(), rm);
   }

@@ -10,7 +10,8 @@ std::optional<DiscoveryProblem> check_discovery(const std::string& method, size_
                                                 const std::string& dns_name, const std::string& beacon_group,
                                                 const std::string& cloud_join) {
   if (method == "static") {
-    if (peer_count == 0) return DiscoveryProblem{"discovery", "discovery static needs peers (discovery.peers, mi.peers=)"};
+    if (peer_count == 0)
+      return DiscoveryProblem{"discovery", "discovery static needs peers (discovery.peers, mi.peers=)"};
   } else if (method == "dns") {
     if (dns_name.empty()) return DiscoveryProblem{"discovery", "discovery dns needs discovery.dns_name"};
   } else if (method == "beacon") {

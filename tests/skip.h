@@ -4,7 +4,6 @@
 // tests ran. The caller returns right after it.
 #pragma once
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <iostream>
 #include <string>

@@ -1,15 +1,15 @@
 // Artifacts: staged under their digest alone, so that no byte of a spec's url or path ever
 // reaches the shell text of an mmdebstrap hook; a wrong sha256 stages nothing; a path must be a
 // regular file.
-#include <catch2/catch.hpp>
+#include "builder/artifacts.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <regex>
 
-#include "builder/artifacts.h"
 #include "builder/manifest.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
@@ -248,8 +248,7 @@ TEST_CASE("artifacts really installed: a .deb and a tarball, by path and by url,
       INFO(comps[i].name);
       CHECK(mc[i]["present"] == true);
       CHECK(mc[i]["artifact"]["sha256"] == comps[i].sha256);
-      CHECK(mc[i]["artifact"]["source"] ==
-            (comps[i].url.empty() ? "path " + comps[i].path : "url " + comps[i].url));
+      CHECK(mc[i]["artifact"]["source"] == (comps[i].url.empty() ? "path " + comps[i].path : "url " + comps[i].url));
     }
     // And a build that reuses this manifest keeps them.
     rp.stages = {};

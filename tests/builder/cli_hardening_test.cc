@@ -1,9 +1,9 @@
 // The mibuild binary on hostile specs: validate stays fast with bounded, one-line output on
 // 10,000 components, refuses what first boot would refuse (discovery) and paths out of the
 // spec's tree, and --allow-outside-paths lifts only the path rule.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 
@@ -52,7 +52,7 @@ TEST_CASE("validate: 10,000 components and 2,000 unknown references: quick, boun
   auto r = mibuild({"validate", d.path + "/spec.yaml"});
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CHECK(r.exit_code == 2);
-  CHECK(secs < 20);  // an upper bound for a loaded 2-core machine, not a benchmark
+  CHECK(secs < 20);                   // an upper bound for a loaded 2-core machine, not a benchmark
   CHECK(count_lines(r.err) == 2001);  // 2000 problems and the count
   CHECK(r.err.size() < 2001 * 400);
   CHECK(r.err.find(std::string("\0", 1)) == std::string::npos);
@@ -65,8 +65,7 @@ TEST_CASE("validate: discovery rules of mi-firstboot, and the path rule with and
   Dir d;
   fs::create_directories(d.path + "/files");
   mi::write_file_atomic(d.path + "/roles/a.yaml", "name: a\n");
-  mi::write_file_atomic(d.path + "/spec.yaml",
-                        "name: t\nroles: [a]\ncluster:\n  discovery: {method: dns}\n");
+  mi::write_file_atomic(d.path + "/spec.yaml", "name: t\nroles: [a]\ncluster:\n  discovery: {method: dns}\n");
   auto r = mibuild({"validate", d.path + "/spec.yaml"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("spec.yaml:4:23: cluster.discovery: discovery dns needs discovery.dns_name") != std::string::npos);

@@ -26,10 +26,9 @@ inline void make_deb(const std::string& out, const std::string& name, const std:
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root + "/DEBIAN");
   std::filesystem::create_directories(root + "/usr/share/" + name);
-  write_file_atomic(root + "/DEBIAN/control", "Package: " + name +
-                                                  "\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\n" +
-                                                  (depends.empty() ? "" : "Depends: " + depends + "\n") +
-                                                  "Description: mibuild test artifact\n");
+  write_file_atomic(root + "/DEBIAN/control",
+                    "Package: " + name + "\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.org>\n" +
+                        (depends.empty() ? "" : "Depends: " + depends + "\n") + "Description: mibuild test artifact\n");
   write_file_atomic(root + "/usr/share/" + name + "/hello", "hello from " + name + "\n");
   std::vector<std::string> argv = {"dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root, out};
   if (nocheck) argv.insert(argv.begin() + 1, "--nocheck");
@@ -81,8 +80,7 @@ struct HttpServer {
       if (n <= 0) break;
       text.append(buf, size_t(n));
       auto at = text.find(" port ");
-      if (at != std::string::npos && text.find(' ', at + 6) != std::string::npos)
-        port = std::stoi(text.substr(at + 6));
+      if (at != std::string::npos && text.find(' ', at + 6) != std::string::npos) port = std::stoi(text.substr(at + 6));
     }
     out_fd = out[0];  // kept open until stop(): the server must not get EPIPE on stdout
     if (port == 0) {

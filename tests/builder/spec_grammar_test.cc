@@ -1,9 +1,9 @@
 // Inputs are data: every value that reaches a sources.list line, an apt pin, systemctl, useradd,
 // authorized_keys or the host's file system is checked against its grammar when the spec is
 // loaded, with FILE:LINE:COL and what would be valid; paths stay inside the spec's tree.
-#include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "builder/spec.h"
@@ -57,20 +57,20 @@ TEST_CASE("base.release, base.mirror and components.*.suite: one word of their g
 }
 
 TEST_CASE("role services are systemd unit names with a unit suffix") {
-  TempSpec t(kSpecHead,
-             {{"a",
-               "services:\n"
-               "  - --global\n"
-               "  - \"$(id).service\"\n"
-               "  - ../../../etc/passwd\n"
-               "  - docker\n"
-               "  - docker.service\n"
-               "  - getty@tty1.service\n"
-               "  - mi.target\n"}});
+  TempSpec t(kSpecHead, {{"a",
+                          "services:\n"
+                          "  - --global\n"
+                          "  - \"$(id).service\"\n"
+                          "  - ../../../etc/passwd\n"
+                          "  - docker\n"
+                          "  - docker.service\n"
+                          "  - getty@tty1.service\n"
+                          "  - mi.target\n"}});
   V errs = t.errors();
   CHECK(errs.size() == 4);
-  CHECK(one_error(errs, "services[0]").rfind("roles/a.yaml:2:5: services[0]: '--global' is not a systemd unit name", 0) ==
-        0);
+  CHECK(
+      one_error(errs, "services[0]").rfind("roles/a.yaml:2:5: services[0]: '--global' is not a systemd unit name", 0) ==
+      0);
   CHECK(one_error(errs, "services[1]").find("ending in .service, .socket") != std::string::npos);
   one_error(errs, "services[2]");
   one_error(errs, "services[3]: 'docker'");
@@ -115,11 +115,20 @@ TEST_CASE("paths stay inside the spec's tree unless --allow-outside-paths") {
                  "roles_dir: /etc\n"
                  "overlays_dir: ../..\n"
                  "components:\n"
-                 "  p1: {source: artifact, path: /etc/passwd, sha256: " + sum + "}\n"
-                 "  p2: {source: artifact, path: ../../../etc/hostname, sha256: " + sum + "}\n"
-                 "  p3: {source: artifact, path: link/passwd, sha256: " + sum + "}\n"
-                 "  p4: {source: artifact, path: files, sha256: " + sum + "}\n"
-                 "  p5: {source: artifact, path: files/x.deb, sha256: " + sum + "}\n",
+                 "  p1: {source: artifact, path: /etc/passwd, sha256: " +
+                 sum +
+                 "}\n"
+                 "  p2: {source: artifact, path: ../../../etc/hostname, sha256: " +
+                 sum +
+                 "}\n"
+                 "  p3: {source: artifact, path: link/passwd, sha256: " +
+                 sum +
+                 "}\n"
+                 "  p4: {source: artifact, path: files, sha256: " +
+                 sum +
+                 "}\n"
+                 "  p5: {source: artifact, path: files/x.deb, sha256: " +
+                 sum + "}\n",
              {{"a", kRole}});
   fs::create_symlink("/etc", t.dir / "link");
   t.write("files/x.deb", "x");
@@ -154,7 +163,8 @@ TEST_CASE("paths stay inside the spec's tree unless --allow-outside-paths") {
 TEST_CASE("an artifact path that is a device or a directory is an error even when optional") {
   TempSpec t(kSpecHead +
                  "components:\n"
-                 "  d: {source: artifact, path: dev, sha256: " + std::string(64, 'a') + ", optional: true}\n",
+                 "  d: {source: artifact, path: dev, sha256: " +
+                 std::string(64, 'a') + ", optional: true}\n",
              {{"a", kRole}});
   fs::create_symlink("/dev/zero", t.dir / "dev");
   V errs = t.errors(mi::parse_spec(t.spec(), {.allow_outside_paths = true}));
@@ -171,9 +181,9 @@ TEST_CASE("cluster.discovery: what mi-firstboot would refuse, validate refuses (
     TempSpec t(kSpecHead + "cluster:\n  discovery: " + k.discovery + "\n", {{"a", kRole}});
     V errs = t.errors();
     INFO(k.discovery);
-    CHECK(errs == V{"spec.yaml:4:23: cluster.discovery: " + k.error + (k.error.find("static") != std::string::npos
-                                                                           ? std::string(" (discovery.peers, mi.peers=)")
-                                                                           : std::string())});
+    CHECK(errs == V{"spec.yaml:4:23: cluster.discovery: " + k.error +
+                    (k.error.find("static") != std::string::npos ? std::string(" (discovery.peers, mi.peers=)")
+                                                                 : std::string())});
   }
   for (const char* ok : {"{method: static, peers: [10.0.0.11]}", "{method: dns, dns_name: c.example.org}",
                          "{method: cloud, cloud_join: \"provider=aws tag_key=mi\"}", "{method: beacon}"}) {

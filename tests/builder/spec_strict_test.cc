@@ -2,7 +2,6 @@
 // characters in keys or overlay names, roles files that are really files, no component named
 // like a password, a directory as spec path; every error on one line, lists in errors capped.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <filesystem>
 
@@ -58,8 +57,9 @@ TEST_CASE("multi-document YAML is an error at the second document") {
 TEST_CASE("explicit type tags are errors, with their position") {
   TempSpec t(kHead + "disk:\n  esp_mb: !!float 64\n  var_mb: !custom 64\n", {{"a", kRole}});
   V errs = t.errors();
-  CHECK(one_error(errs, "!!float") == "spec.yaml:4:11: explicit YAML tag '!!float' is not accepted: write the value "
-                                      "plainly (its key decides its type)");
+  CHECK(one_error(errs, "!!float") ==
+        "spec.yaml:4:11: explicit YAML tag '!!float' is not accepted: write the value "
+        "plainly (its key decides its type)");
   one_error(errs, "spec.yaml:5:11: explicit YAML tag '!custom'");
   // Quoted strings are not tagged.
   TempSpec ok(kHead + "seed: \"quoted\"\n", {{"a", kRole}});
@@ -78,8 +78,9 @@ TEST_CASE("sizes have upper bounds") {
 TEST_CASE("control characters in keys and overlay names are errors, and print on one line") {
   TempSpec t(kHead + "\"na\\0me\": x\n\"se\\ned\": y\noverlays: [\"ba\\0se\", \"b\\nx\"]\n", {{"a", kRole}});
   V errs = t.errors();
-  CHECK(one_error(errs, "na\\0me") == "spec.yaml:3:1: spec: key 'na\\0me' is empty or holds a control character "
-                                      "(NUL, newline, tab, ...)");
+  CHECK(one_error(errs, "na\\0me") ==
+        "spec.yaml:3:1: spec: key 'na\\0me' is empty or holds a control character "
+        "(NUL, newline, tab, ...)");
   one_error(errs, "se\\ned");
   one_error(errs, "overlays[0]: 'ba\\0se' is not an overlay name");
   one_error(errs, "overlays[1]: 'b\\nx' is not an overlay name");
@@ -110,7 +111,8 @@ TEST_CASE("a spec path that is a directory is a positioned error") {
   TempSpec t(kHead, {{"a", kRole}});
   mi::SpecResult r = mi::parse_spec(t.dir.string());
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0].str() == t.dir.string() + ":1:1: is a directory, not a YAML file (give the spec file itself, e.g. " +
+  CHECK(r.errors[0].str() == t.dir.string() +
+                                 ":1:1: is a directory, not a YAML file (give the spec file itself, e.g. " +
                                  t.dir.string() + "/spec.yaml)");
 }
 
@@ -135,5 +137,6 @@ TEST_CASE("10,000 components and unknown references: fast, bounded, one line eac
   }
   CHECK(total < 200 * 400);
   CHECK(errs[0] ==
-        "roles/a.yaml:2:14: components[0]: unknown component 'nope0\\n' (defined in spec.yaml: c0, c1, c10, c100, c1000, c1001, c1002, c1003, c1004, c1005, ... and 9990 more)");
+        "roles/a.yaml:2:14: components[0]: unknown component 'nope0\\n' (defined in spec.yaml: c0, c1, c10, c100, "
+        "c1000, c1001, c1002, c1003, c1004, c1005, ... and 9990 more)");
 }

@@ -1,13 +1,13 @@
 // Atomic writes: content and mode as asked, no temporary left behind.
-#include <sys/wait.h>
-#include <unistd.h>
-#include <fstream>
 #include "common/files.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 TEST_CASE("write_file_atomic writes content with the exact mode") {
   auto dir = std::filesystem::temp_directory_path() / ("mi-files-test-" + std::to_string(getpid()));

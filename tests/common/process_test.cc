@@ -1,7 +1,8 @@
 // mi::run: output captured, stdin fed, failures carry the program's stderr.
+#include "common/process.h"
+
 #include <pthread.h>
 #include <signal.h>
-#include "common/process.h"
 
 #include <catch2/catch.hpp>
 
