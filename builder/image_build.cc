@@ -256,7 +256,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     fs::remove(raw_tmp);
   }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir}) remove_tree_checked(p);
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
+      remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
   return res;
