@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "builder/finalize.h"
 #include "builder/manifest.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
@@ -257,5 +258,19 @@ TEST_CASE("artifacts really installed: a .deb and a tarball, by path and by url,
     CHECK(again->components[2].artifact_source == "url " + comps[2].url);
   }
   http.stop();
+  fs::remove_all(d);
+}
+
+TEST_CASE("finalize never hands systemctl a path or an option as a unit") {
+  std::string d = tmpdir();
+  fs::create_directories(d + "/etc/systemd/system");
+  mi::write_file_atomic(d + "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+  for (const std::string bad : {"../../../etc/passwd", "--global", "-x.service", ".hidden.service"}) {
+    mi::FinalizeRequest req;
+    req.tree = d;
+    req.enable = {bad};
+    INFO(bad);
+    CHECK_THROWS_WITH(mi::finalize_rootfs(req), Catch::Contains("is not a unit name"));
+  }
   fs::remove_all(d);
 }
