@@ -387,6 +387,7 @@ void check_tags(const Ctx& c, const YAML::Node& n, const Pos& fallback, int dept
 // The line (1-based) of the second document's start ("---" or "..." then more) in `text`, or 0.
 int second_document_line(const std::string& text) {
   bool content = false;
+  int ended = 0;  // line of a "..." seen
   int line = 0;
   size_t start = 0;
   while (start < text.size()) {
@@ -396,9 +397,13 @@ int second_document_line(const std::string& text) {
     line++;
     bool marker = (l.rfind("---", 0) == 0 || l.rfind("...", 0) == 0) &&
                   (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
-    if (marker && (content || l[0] == '.')) return line;
+    if (marker && l[0] == '-' && content) return line;
+    if (marker && l[0] == '.' && ended == 0) ended = line;  // a document end: fine if nothing follows
     auto first = l.find_first_not_of(" \t\r");
-    if (!marker && first != std::string::npos && l[first] != '#' && l[first] != '%') content = true;
+    if (!marker && first != std::string::npos && l[first] != '#' && l[first] != '%') {
+      if (ended > 0) return ended;
+      content = true;
+    }
     start = end + 1;
   }
   return 0;

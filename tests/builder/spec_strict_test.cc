@@ -46,7 +46,9 @@ TEST_CASE("multi-document YAML is an error at the second document") {
   one_error(t2.errors(), "spec.yaml:3:1: a second YAML document");
   TempSpec t3(kHead + "...\nname: other\n", {{"a", kRole}});
   one_error(t3.errors(), "spec.yaml:3:1: a second YAML document");
-  // A leading '---' and comments are one document.
+  // A leading '---', comments and a final '...' are one document.
+  TempSpec end(kHead + "...\n# done\n", {{"a", kRole}});
+  CHECK(end.errors().empty());
   TempSpec ok("# comment\n---\n" + kHead, {{"a", kRole}});
   CHECK(ok.errors().empty());
   // In a roles file as well.
