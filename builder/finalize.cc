@@ -158,10 +158,15 @@ void finalize_rootfs(const FinalizeRequest& req) {
   }
 
   // Units: enable what the image runs, disable what mi-firstboot starts later.
+  // The spec's loader checked the names; a request made otherwise still never names a path or
+  // an option.
+  for (const auto& u : req.enable)
+    if (u.empty() || u[0] == '-' || u[0] == '.' || u.find('/') != std::string::npos)
+      throw Error("units", "'" + one_line(u) + "' is not a unit name");
   for (const auto& u : req.enable)
     if (!unit_exists(t, u)) throw Error(u, "unit to enable not found in the image (is its package installed?)");
   if (!req.enable.empty()) {
-    std::vector<std::string> argv = {"systemctl", "--root=" + t, "enable"};
+    std::vector<std::string> argv = {"systemctl", "--root=" + t, "enable", "--"};
     argv.insert(argv.end(), req.enable.begin(), req.enable.end());
     run(argv);
   }
@@ -169,7 +174,7 @@ void finalize_rootfs(const FinalizeRequest& req) {
   for (const auto& u : req.disable)
     if (unit_exists(t, u)) off.push_back(u);
   if (!off.empty()) {
-    std::vector<std::string> argv = {"systemctl", "--root=" + t, "disable"};
+    std::vector<std::string> argv = {"systemctl", "--root=" + t, "disable", "--"};
     argv.insert(argv.end(), off.begin(), off.end());
     run(argv);
   }

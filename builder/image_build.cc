@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "builder/artifacts.h"
 #include "builder/assemble.h"
 #include "builder/bios.h"
 #include "builder/esp.h"
@@ -78,52 +79,6 @@ std::string overlay_dir(const Spec& spec, const std::string& name) {
   return fs::absolute(base + "/" + name).lexically_normal();
 }
 
-struct Artifact {
-  std::string name, file, kind;  // kind: "deb" | "tar" | "file"
-};
-
-// Resolves, fetches and verifies an artifact component. Returns false (and fills `st`) when it
-// is optional and cannot be resolved; throws when it is required, or when it cannot be verified.
-bool resolve_artifact(const Spec& spec, const Component& c, const std::string& cache_dir, Artifact& a,
-                      ComponentStatus& st) {
-  std::string how = "provide components." + c.name + ".url+sha256 or components." + c.name + ".path+sha256";
-  std::string file;
-  if (!c.path.empty()) {
-    file = resolve_path(spec, c.path);
-    if (!fs::exists(file)) {
-      if (c.optional) { st.note = "optional artifact not found at " + file + ": not included (" + how + ")"; return false; }
-      throw Error(c.pos.str(), "component " + c.name + ": artifact " + file + " does not exist (" + how + ")");
-    }
-  } else if (!c.url.empty()) {
-    if (c.sha256.empty()) throw Error(c.pos.str(), "component " + c.name + ": artifact url without sha256 cannot be verified");
-    fs::create_directories(cache_dir + "/artifacts");
-    file = cache_dir + "/artifacts/" + c.sha256 + "-" + fs::path(c.url).filename().string();
-    if (!fs::exists(file)) {
-      std::string tmp = temp_name_for(file);
-      run({"curl", "-fsSL", "--retry", "2", "-o", tmp, c.url});
-      commit_rename(tmp, file);
-    }
-  } else {
-    if (c.optional) { st.note = "optional artifact without url or path: not included (" + how + ")"; return false; }
-    throw Error(c.pos.str(), "component " + c.name + " has no url or path: " + how);
-  }
-  if (c.sha256.empty()) throw Error(c.pos.str(), "component " + c.name + ": artifact without sha256 cannot be verified");
-  std::string have = sha256_file_hex(file);
-  std::string want = c.sha256;
-  std::transform(want.begin(), want.end(), want.begin(), ::tolower);
-  if (have != want)
-    throw Error(c.pos.str(), "component " + c.name + ": sha256 of " + file + " is " + have + ", the spec says " + want);
-  a.name = c.name;
-  a.file = fs::absolute(file);
-  std::string fn = fs::path(file).filename();
-  auto ends = [&](const std::string& s) { return fn.size() >= s.size() && fn.compare(fn.size() - s.size(), s.size(), s) == 0; };
-  a.kind = ends(".deb") ? "deb" : (ends(".tar") || ends(".tar.gz") || ends(".tgz") || ends(".tar.xz") || ends(".tar.zst")) ? "tar" : "file";
-  st.present = true;
-  st.version = c.version;
-  st.note = "artifact " + fn + " (sha256 verified)";
-  return true;
-}
-
 void append_unique(std::vector<std::string>& v, std::set<std::string>& seen, const std::string& x) {
   if (seen.insert(x).second) v.push_back(x);
 }
@@ -182,7 +137,9 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   for (const auto& p : role.packages) append_unique(req.packages, seen, p);
   if (!opts.firstboot_binary.empty())
     for (const auto& p : runtime_packages(opts.firstboot_binary)) append_unique(req.packages, seen, p);
-  std::vector<Artifact> artifacts;
+  std::vector<StagedArtifact> artifacts;
+  const std::string artifact_dir = rw + "/artifacts";  // verified artifacts, named by digest (artifacts.h)
+  fs::remove_all(artifact_dir);
   std::vector<std::pair<const Component*, size_t>> debian_components;  // with index into res.components
   for (const auto& name : role.components) {
     auto it = spec.components.find(name);
@@ -191,10 +148,11 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     ComponentStatus st;
     st.name = name;
     if (c.source == "artifact") {
-      Artifact a;
-      if (resolve_artifact(spec, c, cache, a, st)) {
+      StagedArtifact a;
+      if (stage_artifact(spec, c, cache, artifact_dir, a, st)) {
         artifacts.push_back(a);
-        if (a.kind == "deb") req.local_debs.push_back(a.file);
+        // Its dependencies come from the mirror in the bootstrap; the .deb is installed after.
+        for (const auto& p : artifact_dependencies(a)) append_unique(req.packages, seen, p);
       }
       if (!st.present) log("component " + name + ": " + st.note);
     } else if (c.source == "debian" || c.source.empty()) {
@@ -217,6 +175,9 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   remove_tree_checked(tree);
   run({"cp", "-a", "--reflink=auto", cached, tree});
 
+  // The artifact stage: .debs by dpkg --root, tarballs and files under /opt/<component>/.
+  log("installing " + std::to_string(artifacts.size()) + " artifact(s)");
+  install_artifacts(tree, artifacts);
   res.packages = installed_packages(tree);
   for (auto [c, idx] : debian_components) {
     auto& st = res.components[idx];
@@ -229,13 +190,6 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     if (!c->version.empty() && !version_matches(st.version, c->version))
       throw Error(c->pos.str(), "component " + c->name + ": expected version " + c->version + ", Debian's " + pkgs[0] +
                                     " is " + pv->version);
-  }
-  for (const auto& a : artifacts) {
-    if (a.kind == "deb") continue;  // installed by mmdebstrap
-    std::string dst = tree + "/opt/" + a.name;
-    fs::create_directories(dst);
-    if (a.kind == "tar") run({"tar", "-xf", a.file, "-C", dst, "--no-same-owner"});
-    else fs::copy_file(a.file, dst + "/" + fs::path(a.file).filename().string(), fs::copy_options::overwrite_existing);
   }
 
   DiskIds ids = derive_disk_ids(seed, role.name);
@@ -285,6 +239,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   // The disk, then the formats.
   std::string raw_final = out_dir + "/" + base + ".raw";
   bool want_raw = std::find(opts.formats.begin(), opts.formats.end(), "raw") != opts.formats.end();
+  // Temporaries of a killed build of these outputs go first.
+  for (const auto& f : opts.formats) remove_stale_temporaries(out_dir + "/" + base + "." + f);
   std::string raw_tmp = want_raw ? temp_name_for(raw_final) : rw + "/disk.raw";
   log("assembling the GPT disk");
   GptDisk disk = assemble_disk(ids, imgs, raw_tmp);
@@ -303,7 +259,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     fs::remove(raw_tmp);
   }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios}) remove_tree_checked(p);
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
+      remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
   return res;

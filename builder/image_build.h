@@ -42,6 +42,8 @@ struct ComponentStatus {
   bool present = false;
   std::string version;  // what is in the image, when known
   std::string note;     // e.g. "optional artifact without url/path: not included"
+  std::string artifact_source;  // artifact in the image: "url <url>" or "path <path>", as the spec gives it
+  std::string artifact_sha256;  // and the verified digest of what was installed
 };
 
 struct ImageResult {

@@ -75,6 +75,8 @@ const char* kBuildHelp =
     "    --keep-work          keep the root file system tree and partition images afterwards\n"
     "    -n, --dry-run        print the plan (stages, keys, outputs) and touch nothing\n"
     "    --rebuild            build every role even when OUTDIR/manifest.json shows it up to date\n"
+    "    --allow-outside-paths  let spec paths (components.*.path, overlays_dir, roles_dir) be absolute\n"
+    "                         or leave the spec's directory tree (refused by default)\n"
     "    -h, --help           this text\n"
     "\n";
 
@@ -93,6 +95,7 @@ const char* kValidateHelp =
     "\n"
     "OPTIONS\n"
     "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
+    "    --allow-outside-paths  accept spec paths that are absolute or leave the spec's tree\n"
     "    -h, --help   this text\n"
     "\n";
 
@@ -180,9 +183,12 @@ std::string join(const std::vector<std::string>& v, const std::string& sep = " "
   return out;
 }
 
+// --allow-outside-paths (build, validate, roles): spec paths may leave the spec's tree.
+mi::SpecOptions spec_options;
+
 // Parses the spec; prints every problem (and notes). Returns false when invalid.
 bool read_spec(const std::string& path, mi::SpecResult& r, bool print_notes) {
-  r = mi::parse_spec(path);
+  r = mi::parse_spec(path, spec_options);
   for (const auto& d : r.errors) std::cerr << d.str() << "\n";
   if (print_notes)
     for (const auto& d : r.notes) std::cerr << d.pos.str() << ": note: " << d.message << "\n";
@@ -364,18 +370,21 @@ int run(int argc, char** argv) {
   build->add_flag("--keep-work", b.keep_work);
   build->add_flag("-n,--dry-run", b.dry_run);
   build->add_flag("--rebuild", b.rebuild);
+  build->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   build->add_flag("-h,--help", build_help);
 
   std::string vspec;
   bool validate_help = false;
   CLI::App* validate = app.add_subcommand("validate");
   validate->add_option("SPEC", vspec);
+  validate->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   validate->add_flag("-h,--help", validate_help);
 
   std::string rspec;
   bool roles_help = false;
   CLI::App* roles = app.add_subcommand("roles");
   roles->add_option("SPEC", rspec);
+  roles->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   roles->add_flag("-h,--help", roles_help);
 
   BootArgs bo;

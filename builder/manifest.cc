@@ -55,6 +55,8 @@ nlohmann::json manifest_json(const Spec& spec, const Plan& plan, const std::vect
           c["reason"] = it->note.empty() ? plan_why : it->note;
         else if (!it->note.empty())
           c["note"] = it->note;
+        if (!it->artifact_sha256.empty())
+          c["artifact"] = {{"source", it->artifact_source}, {"sha256", it->artifact_sha256}};
       } else {
         c["present"] = plan_why.empty();
         if (!plan_why.empty()) c["reason"] = plan_why;
@@ -104,9 +106,15 @@ std::optional<ImageResult> reusable_result(const nlohmann::json& old, const Plan
         res.outputs.push_back(ImageOutput{path, format, size, sum});
       }
       for (const auto& p : r.at("packages")) res.packages.push_back({p.at("name"), p.at("version")});
-      for (const auto& c : r.at("components"))
-        res.components.push_back(
-            {c.at("name"), c.at("present"), c.value("version", ""), c.value("note", c.value("reason", ""))});
+      for (const auto& c : r.at("components")) {
+        ComponentStatus st{c.at("name"), c.at("present"), c.value("version", ""),
+                           c.value("note", c.value("reason", ""))};
+        if (c.contains("artifact")) {
+          st.artifact_source = c["artifact"].value("source", "");
+          st.artifact_sha256 = c["artifact"].value("sha256", "");
+        }
+        res.components.push_back(st);
+      }
       return res;
     }
   } catch (const nlohmann::json::exception&) {

@@ -66,9 +66,9 @@ std::vector<Diag> check_role_includes(const Spec& spec) {
       const std::string& inc = r.include[i];
       Pos at = i < r.include_pos.size() ? r.include_pos[i] : r.pos;
       if (!spec.role_defs.count(inc)) {
-        std::string list;
-        for (auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        out.push_back(Diag{at, "include[" + std::to_string(i) + "]: unknown role '" + inc + "' (roles: " + list + ")"});
+        std::string list = join_capped(known);
+        out.push_back(
+            Diag{at, one_line("include[" + std::to_string(i) + "]: unknown role '" + inc + "' (roles: " + list + ")")});
       } else if (color[inc] == gray) {
         auto from = std::find(stack.begin(), stack.end(), inc) - stack.begin();
         out.push_back(Diag{at, "include[" + std::to_string(i) + "]: role include cycle: " + chain(stack, from, inc)});

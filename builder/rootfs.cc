@@ -47,24 +47,36 @@ std::string apt_pin_preferences(const std::map<std::string, std::vector<std::str
   return s;
 }
 
-std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target,
-                                         const std::string& prefs_file) {
+namespace {
+
+bool one_word(const std::string& s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (c <= ' ' || c == 0x7f) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target) {
+  // The spec's loader checked these against their grammars; a request built otherwise must not
+  // smuggle a second line into sources.list either.
+  if (!one_word(req.release)) throw Error("rootfs", "release must be one word without control characters");
+  if (!one_word(req.mirror)) throw Error("rootfs", "mirror must be one word without control characters");
+  for (const auto& [suite, _] : req.suite_pins)
+    if (!one_word(suite)) throw Error("rootfs", "suite must be one word without control characters");
+  for (char ch : req.source_date_epoch)
+    if (ch < '0' || ch > '9') throw Error("rootfs", "SOURCE_DATE_EPOCH must be digits");
   std::string include;
   for (const auto& p : req.packages) include += (include.empty() ? "" : ",") + p;
   std::vector<std::string> a = {"mmdebstrap", "--mode=root", "--variant=apt", "--components=main",
                                 // No fsync per file: an interrupted bootstrap is thrown away whole,
                                 // and the outputs made from the tree are fsynced when committed.
-                                "--dpkgopt=force-unsafe-io",
-                                "--include=" + include,
-                                // Pins must exist before apt resolves anything.
-                                "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\"",
-                                "--setup-hook=copy-in " + prefs_file + " /etc/apt/preferences.d"};
-  for (const auto& deb : req.local_debs) {
-    std::string name = fs::path(deb).filename();
-    a.push_back("--customize-hook=copy-in " + deb + " /tmp");
-    a.push_back("--customize-hook=chroot \"$1\" apt-get install -y --no-install-recommends /tmp/" + name +
-                " && rm -f \"$1/tmp/" + name + "\"");
-  }
+                                "--dpkgopt=force-unsafe-io", "--include=" + include,
+                                // Pins must exist before apt resolves anything. The file comes by
+                                // the environment: no path is pasted into the hook's shell text.
+                                "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && "
+                                "cp \"$MI_PINS_FILE\" \"$1/etc/apt/preferences.d/mi-pins\""};
   // The root is erofs: the initramfs must be able to mount it.
   a.push_back(
       "--customize-hook=grep -qx erofs \"$1/etc/initramfs-tools/modules\" || echo erofs >> "
@@ -81,11 +93,15 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
   return a;
 }
 
+std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file) {
+  (void)req;
+  return {{"DEBIAN_FRONTEND", "noninteractive"}, {"MI_PINS_FILE", prefs_file}};
+}
+
 std::string rootfs_key(const RootfsRequest& req) {
   std::ostringstream s;
   s << "rootfs-v1\n" << apt_pin_preferences(req.suite_pins) << "epoch=" << req.source_date_epoch << "\n";
-  for (const auto& a : mmdebstrap_argv(req, "TARGET", "PREFS")) s << a << "\n";
-  for (const auto& deb : req.local_debs) s << "deb " << sha256_file_hex(deb) << "\n";
+  for (const auto& a : mmdebstrap_argv(req, "TARGET")) s << a << "\n";
   return sha256_hex(s.str());
 }
 
@@ -98,15 +114,15 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
 
   std::string tmp = cache_dir + "/.rootfs-" + key.substr(0, 16) + ".tmp";
   remove_tree_checked(tmp);  // leftover of an interrupted run
-  // copy-in keeps the file name: the image gets /etc/apt/preferences.d/mi-pins.
+  // The setup hook copies it to /etc/apt/preferences.d/mi-pins.
   std::string prefs_dir = cache_dir + "/.pins-" + key.substr(0, 16);
   fs::create_directories(prefs_dir);
   std::string prefs = prefs_dir + "/mi-pins";
   write_file_atomic(prefs, apt_pin_preferences(req.suite_pins));
   RunOptions ro;
-  ro.env["DEBIAN_FRONTEND"] = "noninteractive";
+  ro.env = mmdebstrap_env(req, fs::absolute(prefs).string());
   ro.check = false;
-  auto r = run(mmdebstrap_argv(req, tmp, prefs), ro);
+  auto r = run(mmdebstrap_argv(req, tmp), ro);
   if (!log_path.empty()) {
     fs::create_directories(fs::path(log_path).parent_path());
     write_file_atomic(log_path, r.out + r.err);

@@ -16,15 +16,18 @@ struct RootfsRequest {
   std::string mirror = "http://deb.debian.org/debian";
   std::vector<std::string> packages;                            // installed in the one run
   std::map<std::string, std::vector<std::string>> suite_pins;   // other suite → the only packages taken from it
-  std::vector<std::string> local_debs;                          // verified artifact .deb files, installed after
   std::string source_date_epoch;
 };
 
 // The apt preferences that let only the named packages come from each extra suite.
 std::string apt_pin_preferences(const std::map<std::string, std::vector<std::string>>& suite_pins);
 
-// The mmdebstrap argv for `req`, bootstrapping into `target` (prefs_file: the preferences above).
-std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target, const std::string& prefs_file);
+// The mmdebstrap argv for `req`, bootstrapping into `target`. Its hooks are fixed shell text:
+// the one file they need reaches them through the environment (mmdebstrap_env), never by a
+// path pasted into the text. (Artifact .debs are installed afterwards: artifacts.h.)
+std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target);
+// The environment the hooks read: MI_PINS_FILE (the preferences above).
+std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file);
 
 // sha256 over everything that determines the bootstrapped tree.
 std::string rootfs_key(const RootfsRequest& req);

@@ -16,17 +16,19 @@
 
 #include "builder/roles.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "firstboot/cluster_rules.h"
 
 namespace fs = std::filesystem;
 
 namespace mi {
 
 std::string Pos::str() const {
-  if (line <= 0) return file;
-  return file + ":" + std::to_string(line) + ":" + std::to_string(col);
+  if (line <= 0) return one_line(file);
+  return one_line(file) + ":" + std::to_string(line) + ":" + std::to_string(col);
 }
 
-std::string Diag::str() const { return pos.str() + ": " + message; }
+std::string Diag::str() const { return pos.str() + ": " + one_line(message); }
 
 namespace {
 
@@ -48,8 +50,9 @@ struct Ctx {
     if (m.is_null()) return fallback;
     return Pos{file, m.line + 1, m.column + 1};
   }
-  void error(const Pos& p, std::string msg) const { errors->push_back(Diag{p, std::move(msg)}); }
-  void note(const Pos& p, std::string msg) const { notes->push_back(Diag{p, std::move(msg)}); }
+  // Every message is one line: values echoed in it have their control characters escaped.
+  void error(const Pos& p, const std::string& msg) const { errors->push_back(Diag{p, one_line(msg)}); }
+  void note(const Pos& p, const std::string& msg) const { notes->push_back(Diag{p, one_line(msg)}); }
 };
 
 std::string describe(const YAML::Node& n) {
@@ -69,6 +72,12 @@ std::string describe(const YAML::Node& n) {
 
 std::string sub(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
 std::string idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+bool has_control(const std::string& s) {
+  for (unsigned char ch : s)
+    if (ch < 0x20 || ch == 0x7f) return true;
+  return false;
+}
 
 bool is_password_key(std::string k) {
   std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return std::tolower(ch); });
@@ -112,6 +121,11 @@ std::optional<MapView> as_map(const Ctx& c, const YAML::Node& node, const Pos& a
     }
     std::string key = it->first.Scalar();
     std::string where = sub(path, key);
+    if (has_control(key) || key.empty()) {
+      c.error(kp, (path.empty() ? "spec" : path) + ": key '" + key +
+                      "' is empty or holds a control character (NUL, newline, tab, ...)");
+      continue;
+    }
     if (auto s = seen.find(key); s != seen.end()) {
       c.error(kp, where + ": duplicate key (first at line " + std::to_string(s->second.line) + ")");
       continue;
@@ -223,6 +237,47 @@ bool is_user_name(const std::string& s) {
   return true;
 }
 
+// A Debian suite or codename: "bookworm", "bookworm-backports", "stable", "sid".
+bool is_suite(const std::string& s) {
+  if (s.empty() || s.size() > 64 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'))) return false;
+  for (char ch : s)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '+' || ch == '_'))
+      return false;
+  return true;
+}
+const char* kSuiteGrammar = "a Debian suite or codename: lower-case letters, digits, '-', '.', '+', '_', e.g. bookworm";
+
+// An apt mirror: http://, https:// or file:/ followed by printable ASCII without spaces.
+bool is_mirror(const std::string& s) {
+  if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0 && s.rfind("file:/", 0) != 0) return false;
+  for (unsigned char ch : s)
+    if (ch <= ' ' || ch >= 0x7f || ch == '[' || ch == ']' || ch == '"' || ch == '\\') return false;
+  return true;
+}
+
+// An http(s) URL in one word of printable ASCII.
+bool is_url(const std::string& s) {
+  if (s.rfind("http://", 0) != 0 && s.rfind("https://", 0) != 0) return false;
+  if (s.size() > 2048) return false;
+  for (unsigned char ch : s)
+    if (ch <= ' ' || ch >= 0x7f) return false;
+  return true;
+}
+
+const std::vector<std::string> kUnitSuffixes = {".service", ".socket",    ".target", ".timer", ".path",
+                                                ".mount",   ".automount", ".swap",   ".slice", ".device"};
+// A systemd unit name (systemd.unit(5)): [A-Za-z0-9:_.@\\-], at most 255, ending in a unit type.
+bool is_unit_name(const std::string& s) {
+  if (s.empty() || s.size() > 255 || s[0] == '-' || s[0] == '.') return false;
+  for (char ch : s)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' || ch == '_' || ch == '.' || ch == '@' ||
+          ch == '-' || ch == '\\'))
+      return false;
+  for (const auto& suf : kUnitSuffixes)
+    if (s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0) return true;
+  return false;
+}
+
 bool is_sha256(const std::string& s) {
   if (s.size() != 64) return false;
   for (char ch : s)
@@ -242,6 +297,8 @@ const std::vector<std::string> kSshKeyTypes = {"ssh-ed25519",
 std::string check_ssh_key(const std::string& line) {
   if (line.find("PRIVATE KEY") != std::string::npos)
     return "this is a private key; put only public keys (the .pub file's line) in a spec";
+  if (has_control(line))
+    return "an authorized_keys entry is one line: no newline or other control character (one list item per key)";
   auto sp = line.find(' ');
   std::string type = line.substr(0, sp);
   if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end())
@@ -268,6 +325,29 @@ bool is_multicast_group(const std::string& s) {
   return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
 }
 
+// Whether `full` (absolute, or relative to the working directory) lies inside the spec's
+// directory tree once symlinks are resolved: "" if so (or when outside paths are allowed),
+// else why not.
+std::string outside_tree(const Spec& s, const std::string& full) {
+  if (s.allow_outside_paths) return "";
+  std::error_code ec;
+  fs::path root = fs::weakly_canonical(fs::absolute(s.dir.empty() ? "." : s.dir), ec);
+  fs::path resolved = fs::weakly_canonical(fs::absolute(full), ec);
+  fs::path rel = resolved.lexically_relative(root);
+  if (rel.empty() || *rel.begin() == "..")
+    return "resolves to " + resolved.string() + ", outside the spec's directory " + root.string() +
+           " (symlinks resolved; mibuild --allow-outside-paths allows it)";
+  return "";
+}
+
+// The same for a path as written in the spec, which must also be relative.
+std::string path_rule(const Spec& s, const std::string& p) {
+  if (s.allow_outside_paths) return "";
+  if (!p.empty() && p[0] == '/')
+    return "must be relative to the spec's directory (an absolute path needs mibuild --allow-outside-paths)";
+  return outside_tree(s, spec_path(s, p));
+}
+
 const std::vector<std::string> kTopKeys = {"name",     "seed",         "base",  "roles",      "roles_dir", "formats",
                                            "overlays", "overlays_dir", "users", "components", "cluster",   "disk"};
 const std::vector<std::string> kBaseKeys = {"release", "mirror", "kernel", "packages"};
@@ -277,27 +357,99 @@ const std::vector<std::string> kComponentKeys = {"source", "packages", "suite", 
 const std::vector<std::string> kClusterKeys = {"name", "datacenter", "control_count", "discovery", "wan_join"};
 const std::vector<std::string> kDiscoveryKeys = {"method", "peers", "dns_name", "beacon_group", "cloud_join"};
 const std::vector<std::string> kDiskKeys = {"esp_mb", "var_mb"};
+constexpr int kMaxEspMb = 4096;    // an ESP holds boot loaders, kernels and initrds
+constexpr int kMaxVarMb = 262144;  // the image's /var; the node's grows on first boot
 const std::vector<std::string> kRoleKeys = {"name", "include", "packages", "components", "overlays", "services"};
 const std::vector<std::string> kMethods = {"static", "dns", "beacon", "cloud"};
 // Started by mi-firstboot once the cluster has agreed, with the configuration it writes.
 const std::vector<std::string> kFirstbootServices = {"consul", "zookeeper"};
 
+// Explicit tags (`!!float`, `!custom`) anywhere in `n` are errors: a spec is plain data, typed by
+// the key it is under, never by the file.
+void check_tags(const Ctx& c, const YAML::Node& n, const Pos& fallback, int depth = 0) {
+  if (depth > 64) return;  // yaml-cpp itself refuses deeper nesting
+  const std::string& tag = n.Tag();
+  if (!tag.empty() && tag != "?" && tag != "!") {
+    std::string shown = tag.rfind("tag:yaml.org,2002:", 0) == 0 ? "!!" + tag.substr(18) : tag;
+    c.error(c.pos(n, fallback),
+            "explicit YAML tag '" + shown + "' is not accepted: write the value plainly (its key decides its type)");
+  }
+  if (n.IsSequence()) {
+    for (const auto& item : n) check_tags(c, item, fallback, depth + 1);
+  } else if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      check_tags(c, it->first, fallback, depth + 1);
+      check_tags(c, it->second, fallback, depth + 1);
+    }
+  }
+}
+
+// The line (1-based) of the second document's start ("---" or "..." then more) in `text`, or 0.
+int second_document_line(const std::string& text) {
+  bool content = false;
+  int ended = 0;  // line of a "..." seen
+  int line = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string l = text.substr(start, end - start);
+    line++;
+    bool marker = (l.rfind("---", 0) == 0 || l.rfind("...", 0) == 0) &&
+                  (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r');
+    if (marker && l[0] == '-' && content) return line;
+    if (marker && l[0] == '.' && ended == 0) ended = line;  // a document end: fine if nothing follows
+    auto first = l.find_first_not_of(" \t\r");
+    if (!marker && first != std::string::npos && l[first] != '#' && l[first] != '%') {
+      if (ended > 0) return ended;
+      content = true;
+    }
+    start = end + 1;
+  }
+  return 0;
+}
+
+const char* kSecondDocument =
+    "a second YAML document starts here: a spec or role file is one document (remove '---' / '...' and what "
+    "follows, or merge it into the first)";
+
 bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    c.error(Pos{path, 0, 0}, "file not found");
+  if (fs::is_directory(path, ec)) {
+    c.error(Pos{path, 1, 1}, "is a directory, not a YAML file (give the spec file itself, e.g. " +
+                                 (fs::path(path) / "spec.yaml").string() + ")");
     return false;
   }
+  if (!fs::is_regular_file(path, ec)) {
+    c.error(Pos{path, 0, 0},
+            fs::is_symlink(fs::symlink_status(path, ec)) ? "file not found (a dangling symlink)" : "file not found");
+    return false;
+  }
+  std::vector<YAML::Node> docs;
+  std::string text;
   try {
-    out = YAML::LoadFile(path);
+    text = read_file(path);
+    // Before parsing: garbage in a second document is reported as what it is.
+    if (int second = second_document_line(text); second > 0) {
+      c.error(Pos{path, second, 1}, kSecondDocument);
+      return false;
+    }
+    docs = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     c.error(Pos{path, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
     return false;
-  } catch (const YAML::Exception& e) {
+  } catch (const std::exception& e) {
     c.error(Pos{path, 0, 0}, std::string("cannot read: ") + e.what());
     return false;
   }
-  return true;
+  if (docs.size() > 1) {
+    c.error(c.pos(docs[1], Pos{path, 1, 1}), kSecondDocument);
+    return false;
+  }
+  out = docs.empty() ? YAML::Node() : docs[0];
+  size_t before = c.errors->size();
+  check_tags(c, out, Pos{path, 1, 1});
+  return c.errors->size() == before;
 }
 
 void check_packages(const Ctx& c, const std::string& path, const std::vector<std::string>& pkgs,
@@ -322,7 +474,9 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
   Pos src_pos = e.key_pos, sha_pos = e.key_pos, path_pos = e.key_pos, url_pos = e.key_pos;
   std::vector<Pos> pkg_pos;
   bool has_packages = get_list(c, *m, "packages", comp.packages, &pkg_pos);
-  get_str(c, *m, "suite", comp.suite);
+  Pos suite_pos = e.key_pos;
+  if (get_str(c, *m, "suite", comp.suite, &suite_pos) && !is_suite(comp.suite))
+    c.error(suite_pos, path + ".suite: \"" + comp.suite + "\" is not " + kSuiteGrammar);
   get_str(c, *m, "version", comp.version);
   get_str(c, *m, "url", comp.url, &url_pos);
   get_str(c, *m, "path", comp.path, &path_pos);
@@ -342,8 +496,13 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
     if (!comp.sha256.empty() && !is_sha256(comp.sha256))
       c.error(sha_pos, path + ".sha256: not a SHA-256: expected 64 hex digits, got " +
                            std::to_string(comp.sha256.size()) + " characters");
-    if (!comp.url.empty() && comp.url.rfind("http://", 0) != 0 && comp.url.rfind("https://", 0) != 0)
-      c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"");
+    if (!comp.url.empty() && !is_url(comp.url))
+      c.error(url_pos, path + ".url: expected an http:// or https:// URL, got \"" + comp.url + "\"" +
+                           (has_control(comp.url) || comp.url.find(' ') != std::string::npos
+                                ? " (spaces and control characters must be %-encoded)"
+                                : ""));
+    std::string path_why = comp.path.empty() ? "" : path_rule(s, comp.path);
+    if (!path_why.empty()) c.error(path_pos, path + ".path: " + path_why);
     bool located = !comp.url.empty() || !comp.path.empty();
     if (located && comp.sha256.empty())
       c.error(e.key_pos, path +
@@ -351,6 +510,9 @@ void parse_component(const Ctx& c, Spec& s, const std::string& name, const Entry
                              "against");
     std::error_code ec;
     bool path_missing = !comp.path.empty() && !fs::exists(spec_path(s, comp.path), ec);
+    if (!comp.path.empty() && !path_missing && !fs::is_regular_file(spec_path(s, comp.path), ec))
+      c.error(path_pos, path + ".path: not a regular file (a directory, device or other special file): " +
+                            spec_path(s, comp.path));
     if (!located) {
       std::string how = "provide " + path + ".url+sha256 or path+sha256";
       if (comp.optional)
@@ -400,7 +562,14 @@ void parse_users(const Ctx& c, Spec& s, const Entry& e) {
     for (size_t k = 0; k < u.ssh_keys.size(); k++)
       if (auto why = check_ssh_key(u.ssh_keys[k]); !why.empty())
         c.error(key_pos[k], idx(path + ".ssh_keys", k) + ": " + why);
-    get_list(c, *m, "groups", u.groups);
+    std::vector<Pos> group_pos;
+    get_list(c, *m, "groups", u.groups, &group_pos);
+    for (size_t g = 0; g < u.groups.size(); g++)
+      if (!is_user_name(u.groups[g]))
+        c.error(group_pos[g],
+                idx(path + ".groups", g) + ": '" + u.groups[g] +
+                    "' is not a valid group name (a-z, 0-9, _ and -, starting with a letter or _, at most "
+                    "32)");
     if (u.ssh_keys.empty() && !u.name.empty())
       c.note(up, path + ": user " + u.name + " has no ssh_keys and no password: nobody can log in as " + u.name);
     s.users.push_back(u);
@@ -433,14 +602,33 @@ void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
       if (get_str(c, *dm, "method", di.method, &p) &&
           std::find(kMethods.begin(), kMethods.end(), di.method) == kMethods.end())
         c.error(p, "cluster.discovery.method: unknown method '" + di.method + "' (valid: " + join(kMethods) + ")");
+      Pos method_pos = d->value_pos;
+      if (const Entry* me = dm->get("method")) method_pos = me->value_pos;
+      bool method_known = std::find(kMethods.begin(), kMethods.end(), di.method) != kMethods.end();
       get_list(c, *dm, "peers", di.peers);
       get_str(c, *dm, "dns_name", di.dns_name);
       get_str(c, *dm, "cloud_join", di.cloud_join);
-      if (get_str(c, *dm, "beacon_group", di.beacon_group, &p) && !is_multicast_group(di.beacon_group))
-        c.error(p,
+      Pos group_pos = method_pos;
+      bool group_bad = false;
+      if (get_str(c, *dm, "beacon_group", di.beacon_group, &group_pos) && !is_multicast_group(di.beacon_group)) {
+        group_bad = true;
+        c.error(group_pos,
                 "cluster.discovery.beacon_group: expected an IPv4 multicast ADDRESS:PORT (e.g. "
                 "239.255.77.77:7946), got \"" +
                     di.beacon_group + "\"");
+      }
+      // What mi-firstboot would refuse at first boot, refused here by the same code (unless a
+      // key of the block was already refused: a misspelt key is the one problem to report).
+      bool all_keys_valid = dm->entries.size() == d->value.size();
+      if (method_known && all_keys_valid) {
+        if (auto problem =
+                firstboot::check_discovery(di.method, di.peers.size(), di.dns_name, di.beacon_group, di.cloud_join)) {
+          if (problem->field != "beacon_group")
+            c.error(method_pos, "cluster.discovery: " + problem->why);
+          else if (!group_bad)
+            c.error(group_pos, "cluster.discovery.beacon_group: " + problem->why);
+        }
+      }
     }
   }
 }
@@ -449,10 +637,21 @@ void parse_disk(const Ctx& c, Spec& s, const Entry& e) {
   auto m = as_map(c, e.value, e.value_pos, "disk", kDiskKeys);
   if (!m) return;
   Pos p;
-  if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p) && s.disk.esp_mb < 32)
-    c.error(p, "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
-  if (get_int(c, *m, "var_mb", s.disk.var_mb, &p) && s.disk.var_mb < 16)
-    c.error(p, "disk.var_mb: must be at least 16, got " + std::to_string(s.disk.var_mb));
+  if (get_int(c, *m, "esp_mb", s.disk.esp_mb, &p)) {
+    if (s.disk.esp_mb < 32)
+      c.error(p,
+              "disk.esp_mb: must be at least 32 (FAT32 and a kernel + initrd), got " + std::to_string(s.disk.esp_mb));
+    else if (s.disk.esp_mb > kMaxEspMb)
+      c.error(p,
+              "disk.esp_mb: must be at most " + std::to_string(kMaxEspMb) + ", got " + std::to_string(s.disk.esp_mb));
+  }
+  if (get_int(c, *m, "var_mb", s.disk.var_mb, &p)) {
+    if (s.disk.var_mb < 16)
+      c.error(p, "disk.var_mb: must be at least 16, got " + std::to_string(s.disk.var_mb));
+    else if (s.disk.var_mb > kMaxVarMb)
+      c.error(p, "disk.var_mb: must be at most " + std::to_string(kMaxVarMb) +
+                     " (256 GiB: the image's /var, which grows on the node), got " + std::to_string(s.disk.var_mb));
+  }
 }
 
 // One roles/<x>.yaml. Duplicate names are found by the caller.
@@ -484,6 +683,11 @@ std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
       c.error(svc_pos[i], idx("services", i) + ": " + unit +
                               " is started by mi-firstboot once the cluster has agreed on its configuration; "
                               "enabled at boot it would start unconfigured (list the component instead)");
+    else if (!is_unit_name(unit))
+      c.error(svc_pos[i], idx("services", i) + ": '" + unit +
+                              "' is not a systemd unit name (letters, digits, ':', '_', '.', '@', '-', not starting "
+                              "with '-' or '.', ending in " +
+                              join(kUnitSuffixes) + ")");
   }
   return r;
 }
@@ -493,11 +697,13 @@ void check_overlays(const Ctx& c, const Spec& s, const std::string& path, const 
   for (size_t i = 0; i < names.size() && i < pos.size(); i++) {
     const std::string& n = names[i];
     std::error_code ec;
-    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
+    if (n.empty() || n.find('/') != std::string::npos || n == "." || n == ".." || has_control(n))
       c.error(pos[i], idx(path, i) + ": '" + n + "' is not an overlay name (a directory directly under " +
                           s.overlays_dir + ")");
     else if (!fs::is_directory(fs::path(s.overlays_dir) / n, ec))
       c.error(pos[i], idx(path, i) + ": overlay directory not found: " + (fs::path(s.overlays_dir) / n).string());
+    else if (auto why = outside_tree(s, (fs::path(s.overlays_dir) / n).string()); !why.empty())
+      c.error(pos[i], idx(path, i) + ": overlay directory " + why);
   }
 }
 
@@ -557,10 +763,11 @@ std::string default_spec_path() {
 #endif
 }
 
-SpecResult parse_spec(const std::string& path) {
+SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
   SpecResult r;
   Spec& s = r.spec;
   s.file = path;
+  s.allow_outside_paths = opts.allow_outside_paths;
   s.dir = fs::path(path).parent_path().string();
   if (s.dir.empty()) s.dir = ".";
   s.roles_dir = spec_path(s, "roles");
@@ -583,8 +790,12 @@ SpecResult parse_spec(const std::string& path) {
     c.error(p, "name: '" + s.name + "' is not a valid image name (lower-case letters, digits and '-')");
   if (get_str(c, *m, "seed", s.seed, &p) && s.seed.empty()) c.error(p, "seed: must not be empty (omit it to use name)");
   if (s.seed.empty()) s.seed = s.name;
-  if (get_str(c, *m, "roles_dir", s.roles_dir)) s.roles_dir = spec_path(s, s.roles_dir);
+  if (get_str(c, *m, "roles_dir", s.roles_dir, &p)) {
+    if (auto why = path_rule(s, s.roles_dir); !why.empty()) c.error(p, "roles_dir: " + why);
+    s.roles_dir = spec_path(s, s.roles_dir);
+  }
   if (get_str(c, *m, "overlays_dir", s.overlays_dir, &p)) {
+    if (auto why = path_rule(s, s.overlays_dir); !why.empty()) c.error(p, "overlays_dir: " + why);
     s.overlays_dir = fs::absolute(spec_path(s, s.overlays_dir)).lexically_normal().string();
     std::error_code ec;
     if (!fs::is_directory(s.overlays_dir, ec)) c.error(p, "overlays_dir: directory not found: " + s.overlays_dir);
@@ -592,10 +803,12 @@ SpecResult parse_spec(const std::string& path) {
 
   if (const Entry* e = m->get("base")) {
     if (auto bm = as_map(c, e->value, e->value_pos, "base", kBaseKeys)) {
-      get_str(c, *bm, "release", s.base.release);
-      if (get_str(c, *bm, "mirror", s.base.mirror, &p) && s.base.mirror.rfind("http://", 0) != 0 &&
-          s.base.mirror.rfind("https://", 0) != 0 && s.base.mirror.rfind("file:/", 0) != 0)
-        c.error(p, "base.mirror: expected an http://, https:// or file:/ URL, got \"" + s.base.mirror + "\"");
+      if (get_str(c, *bm, "release", s.base.release, &p) && !is_suite(s.base.release))
+        c.error(p, "base.release: \"" + s.base.release + "\" is not " + kSuiteGrammar);
+      if (get_str(c, *bm, "mirror", s.base.mirror, &p) && !is_mirror(s.base.mirror))
+        c.error(p,
+                "base.mirror: expected an http://, https:// or file:/ URL without spaces, quotes or brackets, got \"" +
+                    s.base.mirror + "\"");
       if (get_str(c, *bm, "kernel", s.base.kernel, &p) && !is_package_name(s.base.kernel))
         c.error(p, "base.kernel: '" + s.base.kernel + "' is not a Debian package name");
       std::vector<Pos> pkg_pos;
@@ -633,6 +846,12 @@ SpecResult parse_spec(const std::string& path) {
           continue;
         }
         std::string name = it->first.Scalar();
+        if (is_password_key(name)) {
+          c.error(kp, "components." + name +
+                          ": passwords are not accepted in a spec (not even as a component name); users log in "
+                          "with ssh_keys");
+          continue;
+        }
         if (!seen.insert(name).second) {
           c.error(kp, "components." + name + ": duplicate component");
           continue;
@@ -653,10 +872,24 @@ SpecResult parse_spec(const std::string& path) {
   } else {
     for (auto& de : fs::directory_iterator(s.roles_dir, ec)) {
       auto ext = de.path().extension();
-      if (de.is_regular_file() && (ext == ".yaml" || ext == ".yml")) s.role_files.push_back(de.path().string());
+      if (ext != ".yaml" && ext != ".yml") continue;
+      std::error_code fe;
+      std::string f = de.path().string();
+      Pos fp{f, 0, 0};
+      if (fs::is_symlink(de.symlink_status(fe)) && !fs::exists(de.status(fe)))
+        c.error(fp, "a dangling symlink where a roles file was expected (remove it or fix its target)");
+      else if (fs::is_directory(de.status(fe)))
+        c.error(fp, "a directory named like a roles file (roles files are regular files)");
+      else if (!fs::is_regular_file(de.status(fe)))
+        c.error(fp, "not a regular file (a device, socket or pipe) where a roles file was expected");
+      else if (auto why = outside_tree(s, f); !why.empty())
+        c.error(fp, "roles file " + why);
+      else
+        s.role_files.push_back(f);
     }
     std::sort(s.role_files.begin(), s.role_files.end());
   }
+  std::string known_components;  // for "unknown component" errors: made once, at most 10 names
   for (const auto& file : s.role_files) {
     Ctx rc{file, &r.errors, &r.notes};
     auto role = parse_role_file(rc, file);
@@ -670,12 +903,19 @@ SpecResult parse_spec(const std::string& path) {
     for (size_t i = 0; i < role->components.size(); i++) {
       const std::string& cn = role->components[i];
       if (s.components.count(cn)) continue;
-      std::vector<std::string> names;
-      for (auto& [n, _] : s.components) names.push_back(n);
+      if (known_components.empty()) {
+        std::vector<std::string> names;
+        for (auto it = s.components.begin(); it != s.components.end() && names.size() < 10; ++it)
+          names.push_back(it->first);
+        known_components = s.components.empty()
+                               ? std::string("the spec defines none")
+                               : "defined in " + path + ": " + join(names) +
+                                     (s.components.size() > names.size()
+                                          ? ", ... and " + std::to_string(s.components.size() - names.size()) + " more"
+                                          : "");
+      }
       rc.error(role->component_pos[i],
-               idx("components", i) + ": unknown component '" + cn + "' (" +
-                   (names.empty() ? std::string("the spec defines none") : "defined in " + path + ": " + join(names)) +
-                   ")");
+               idx("components", i) + ": unknown component '" + cn + "' (" + known_components + ")");
     }
     s.role_defs[role->name] = *role;
   }
@@ -687,10 +927,10 @@ SpecResult parse_spec(const std::string& path) {
     const std::string& rn = s.roles[i];
     if (!listed.insert(rn).second) c.error(s.roles_pos[i], idx("roles", i) + ": role '" + rn + "' listed twice");
     if (!s.role_defs.count(rn))
-      c.error(s.roles_pos[i],
-              idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
-                  (found.empty() ? "no roles in " + s.roles_dir : "roles in " + s.roles_dir + ": " + join(found)) +
-                  ")");
+      c.error(s.roles_pos[i], idx("roles", i) + ": unknown role '" + rn + "': no roles file defines it (" +
+                                  (found.empty() ? "no roles in " + s.roles_dir
+                                                 : "roles in " + s.roles_dir + ": " + join_capped(found)) +
+                                  ")");
   }
   for (auto& d : check_role_includes(s)) r.errors.push_back(d);
 
@@ -705,8 +945,8 @@ SpecResult parse_spec(const std::string& path) {
   return r;
 }
 
-Spec load_spec(const std::string& path) {
-  SpecResult r = parse_spec(path);
+Spec load_spec(const std::string& path, const SpecOptions& opts) {
+  SpecResult r = parse_spec(path, opts);
   if (!r.ok()) {
     std::string more = r.errors.size() > 1 ? " (and " + std::to_string(r.errors.size() - 1) +
                                                  " more problems: run `mibuild validate " + path + "`)"

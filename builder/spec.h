@@ -106,6 +106,7 @@ struct Spec {
   Disk disk;
   std::map<std::string, Role> role_defs;  // every role found in roles_dir/*.yaml
   std::string overlays_dir;               // where overlay names resolve (absolute)
+  bool allow_outside_paths = false;       // SpecOptions::allow_outside_paths, as parsed with
   // Added by the parser:
   std::string roles_dir;                // where roles/*.yaml were read (default <dir>/roles)
   std::vector<std::string> role_files;  // every roles/*.yaml read, sorted
@@ -133,10 +134,16 @@ struct SpecResult {
 
 // Reads spec.yaml, every roles/*.yaml of its roles_dir, and checks all of it (types, unknown
 // keys, files that must exist, cross references, role include cycles, cluster sanity).
-SpecResult parse_spec(const std::string& path);
+struct SpecOptions {
+  // Paths in the spec (components.*.path, overlays_dir, roles_dir, overlay directories) must be
+  // relative and stay inside the spec's directory tree, symlinks resolved; `mibuild
+  // --allow-outside-paths` lifts that rule (absolute paths and paths leaving the tree allowed).
+  bool allow_outside_paths = false;
+};
+SpecResult parse_spec(const std::string& path, const SpecOptions& opts = {});
 
 // parse_spec, throwing mi::Error{first error's position, message (+ how many more)} when invalid.
-Spec load_spec(const std::string& path);
+Spec load_spec(const std::string& path, const SpecOptions& opts = {});
 
 // The spec `mibuild` uses when none is given: $MI_SPEC, else the repository's spec.yaml.
 std::string default_spec_path();

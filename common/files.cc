@@ -2,6 +2,7 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +36,36 @@ static void fsync_dir(const std::string& path) {
   if (fd >= 0) { fsync(fd); close(fd); }
 }
 
+void remove_stale_temporaries(const std::string& path) {
+  std::filesystem::path p(path);
+  auto dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
+  const std::string prefix = "." + p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.size() > 10 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    long pid = std::stol(digits);
+    if (pid == long(getpid())) continue;
+    if (pid > 0 && kill(pid_t(pid), 0) == 0) continue;  // alive: a concurrent build's
+    if (pid > 0 && errno == EPERM) continue;            // alive, another user's
+    std::error_code rm;
+    std::filesystem::remove(e.path(), rm);
+  }
+}
+
 void commit_rename(const std::string& tmp, const std::string& path) {
+  // The content first: a rename that reaches the disk before the data would leave a file of
+  // zeros under the final name after a crash.
+  int fd = open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp.c_str());
+    throw Error(path, std::string("cannot flush before renaming into place: ") + strerror(e));
+  }
+  close(fd);
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     unlink(tmp.c_str());
@@ -45,6 +75,7 @@ void commit_rename(const std::string& tmp, const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& data, mode_t mode) {
+  remove_stale_temporaries(path);
   std::string tmp = temp_name_for(path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) throw Error(path, std::string("cannot create: ") + strerror(errno));

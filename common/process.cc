@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -31,6 +32,38 @@ std::string joined(const std::vector<std::string>& argv) {
   for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
   return s;
 }
+
+// Blocks SIGPIPE in the calling thread for its lifetime; on exit, consumes a SIGPIPE that became
+// pending meanwhile (raised by our writes to a closed pipe) and restores the mask.
+struct SigpipeGuard {
+  bool active = false;
+  bool was_pending = false;
+  sigset_t old{};
+  explicit SigpipeGuard(bool on) : active(on) {
+    if (!active) return;
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  }
+  ~SigpipeGuard() {
+    if (!active) return;
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    if (!was_pending && sigismember(&pending, SIGPIPE)) {
+      timespec zero{0, 0};
+      while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+};
 
 }  // namespace
 
@@ -98,6 +131,10 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   int infd = in[1];
   if (opts.input.empty()) { close(infd); infd = -1; }
   else fcntl(infd, F_SETFL, O_NONBLOCK);
+  // A child that exits without reading all its input must give us EPIPE, not kill us with
+  // SIGPIPE: the signal is blocked in this thread while we write (send(MSG_NOSIGNAL) does not
+  // work on a pipe), and one raised by our writes is consumed before the mask is restored.
+  SigpipeGuard sigpipe_guard(infd >= 0);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.timeout_seconds);
   bool timed_out = false;
   int outfd = out[0], errfd = err[0];
@@ -121,7 +158,11 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
       if (fds[i].fd == infd) {
         ssize_t w = write(infd, opts.input.data() + written, opts.input.size() - written);
         if (w > 0) written += size_t(w);
-        if (w < 0 && errno != EAGAIN) written = opts.input.size();
+        if (w < 0 && errno != EAGAIN && errno != EINTR) {
+          r.input_error = std::string("stdin: ") + (errno == EPIPE ? "broken pipe (EPIPE)" : strerror(errno)) +
+                          " after " + std::to_string(written) + " of " + std::to_string(opts.input.size()) + " bytes";
+          written = opts.input.size();
+        }
         if (written >= opts.input.size()) { close(infd); infd = -1; }
         continue;
       }
@@ -141,7 +182,8 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (timed_out) throw Error(argv[0], "timed out after " + std::to_string(opts.timeout_seconds) + " s: " + tail(r.err, 2000));
   if (opts.check && r.exit_code != 0)
-    throw Error(argv[0], "`" + tail(joined(argv), 300) + "` failed with exit " + std::to_string(r.exit_code) + ":\n" + tail(r.err, 4000));
+    throw Error(argv[0], "`" + tail(joined(argv), 300) + "` failed with exit " + std::to_string(r.exit_code) +
+                             (r.input_error.empty() ? "" : " (" + r.input_error + ")") + ":\n" + tail(r.err, 4000));
   return r;
 }
 

@@ -20,6 +20,10 @@ struct RunResult {
   int exit_code = 0;  // 128+signal when killed by a signal
   std::string out;
   std::string err;
+  // Set when the program closed its stdin before reading all of RunOptions::input (EPIPE; our
+  // process never gets SIGPIPE for it), e.g. "stdin: broken pipe (EPIPE) after 65536 of 1048576
+  // bytes". Part of the error when the program then fails.
+  std::string input_error;
 };
 
 // Runs argv[0] (searched in PATH). Throws mi::Error{argv[0], "exit N: <stderr tail>"} on

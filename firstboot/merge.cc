@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "firstboot/cluster_rules.h"
 #include "firstboot/config_sources.h"
 #include "firstboot/discovery.h"
 
@@ -165,21 +166,8 @@ NodeConfig merge_layers(const std::vector<ConfigLayer>& layers, const std::strin
     throw Error(at("node_name"), "node name '" + c.node_name + "' must be 1..64 letters, digits, '-', '_', '.'");
   if (!c.address.empty() && !is_ip(c.address))
     throw Error(at("address"), "address '" + c.address + "' is not an IPv4 or IPv6 address");
-  if (c.discovery == "static") {
-    if (c.static_peers.empty())
-      throw Error(at("discovery"), "discovery static needs peers (discovery.peers, mi.peers=)");
-  } else if (c.discovery == "dns") {
-    if (c.dns_name.empty()) throw Error(at("discovery"), "discovery dns needs discovery.dns_name");
-  } else if (c.discovery == "beacon") {
-    std::string host;
-    int port = 0;
-    split_host_port(c.beacon_group, at("beacon_group"), &host, &port);
-  } else if (c.discovery == "cloud") {
-    if (c.cloud_join.empty()) throw Error(at("discovery"), "discovery cloud needs discovery.cloud_join");
-  } else {
-    throw Error(at("discovery"),
-                "unknown discovery method '" + c.discovery + "' (expected static, dns, beacon, cloud)");
-  }
+  if (auto p = check_discovery(c.discovery, c.static_peers.size(), c.dns_name, c.beacon_group, c.cloud_join))
+    throw Error(at(p->field.c_str()), p->why);
   if (c.state_dir.empty() || c.state_dir[0] != '/') throw Error(at("state_dir"), "state_dir must be an absolute path");
 
   // Provenance of every field, "built-in" where no source set it.

@@ -9,6 +9,7 @@
 namespace mi {
 
 void convert_image(const std::string& raw, const std::string& format, const std::string& path) {
+  remove_stale_temporaries(path);  // of a killed build
   std::string tmp = temp_name_for(path);
   std::remove(tmp.c_str());
   std::vector<std::string> argv = {"qemu-img", "convert", "-f", "raw", "-O", format};
@@ -20,7 +21,7 @@ void convert_image(const std::string& raw, const std::string& format, const std:
     std::remove(tmp.c_str());
     throw;
   }
-  commit_rename(tmp, path);
+  commit_rename(tmp, path);  // fsyncs the qcow2, renames, fsyncs the directory
 }
 
 }  // namespace mi

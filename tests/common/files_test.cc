@@ -2,9 +2,12 @@
 #include "common/files.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 TEST_CASE("write_file_atomic writes content with the exact mode") {
   auto dir = std::filesystem::temp_directory_path() / ("mi-files-test-" + std::to_string(getpid()));
@@ -24,4 +27,32 @@ TEST_CASE("write_file_atomic writes content with the exact mode") {
 
 TEST_CASE("read_file names a missing file") {
   CHECK_THROWS_WITH(mi::read_file("/nonexistent/x"), Catch::Contains("/nonexistent/x"));
+}
+
+TEST_CASE("temporaries of a killed writer are removed by the next write; a live writer's are kept") {
+  auto dir = std::filesystem::temp_directory_path() / ("mi-files-stale-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "img.qcow2").string();
+  // A process that ran and is gone: its pid names the temporary of a "killed build".
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  std::string stale = (dir / (".img.qcow2.tmp." + std::to_string(dead))).string();
+  std::string live = (dir / (".img.qcow2.tmp." + std::to_string(getppid()))).string();  // our parent runs
+  std::string other = (dir / ".other.tmp.1234567").string();
+  for (const auto& f : {stale, live, other}) std::ofstream(f) << "partial";
+  mi::write_file_atomic(path, "whole");
+  CHECK_FALSE(std::filesystem::exists(stale));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));  // another output's: not ours to remove
+  CHECK(mi::read_file(path) == "whole");
+  // commit_rename: the temporary's content is what appears under the final name.
+  std::string tmp = mi::temp_name_for(path);
+  std::ofstream(tmp) << "next";
+  mi::commit_rename(tmp, path);
+  CHECK(mi::read_file(path) == "next");
+  CHECK_FALSE(std::filesystem::exists(tmp));
+  CHECK_THROWS_WITH(mi::commit_rename((dir / "missing").string(), path), Catch::Contains("cannot flush"));
+  std::filesystem::remove_all(dir);
 }

@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "firstboot/http.h"
 #include "fixture_http_server.h"
+#include "skip.h"
 
 using namespace mi::firstboot;
 
@@ -202,7 +203,7 @@ TEST_CASE("seed by label: a real labelled file system found, mounted read-only, 
   // Needs root and a loop device; the seed is ext4 here because this kernel may lack vfat
   // and iso9660 (the lookup and mount do not depend on the type).
   if (geteuid() != 0 || !mi::have_program("losetup") || !mi::have_program("mkfs.ext4")) {
-    WARN("skipped: needs root, losetup and mkfs.ext4");
+    mi::test::skip_or_fail("needs root, losetup and mkfs.ext4");
     return;
   }
   char tmpl[] = "/tmp/mi-seed-test.XXXXXX";
@@ -216,8 +217,8 @@ TEST_CASE("seed by label: a real labelled file system found, mounted read-only, 
   o.check = false;
   auto lo = mi::run({"losetup", "-f", "--show", dir + "/seed.img"}, o);
   if (lo.exit_code != 0) {
-    WARN("skipped: no loop device: " + lo.err);
     mi::run({"rm", "-rf", dir});
+    mi::test::skip_or_fail("no loop device: " + lo.err);
     return;
   }
   const std::string loopdev = lo.out.substr(0, lo.out.find('\n'));

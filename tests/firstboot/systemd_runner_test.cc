@@ -9,6 +9,7 @@
 #include "firstboot/service_runner.h"
 #include "firstboot/steps.h"
 #include "golden_util.h"
+#include "skip.h"
 
 using namespace mi::firstboot;
 
@@ -28,7 +29,7 @@ TEST_CASE("zookeeper.service as a whole runtime unit, accepted by systemd-analyz
   CHECK(f.path == "/run/systemd/system/zookeeper.service");
   CHECK(f.content.find("org.apache.zookeeper.server.quorum.QuorumPeerMain") != std::string::npos);
   CHECK(f.content.find("User=zookeeper\n") != std::string::npos);
-  if (!mi::have_program("systemd-analyze")) return;
+  if (!mi::have_program("systemd-analyze")) return mi::test::skip_or_fail("systemd-analyze is not installed");
   auto dir = std::filesystem::temp_directory_path() / ("systemd_runner_test." + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

@@ -46,11 +46,13 @@ TEST_CASE("mmdebstrap gets one run with pins set up before installing and erofs 
   mi::RootfsRequest r;
   r.packages = {"linux-image-amd64", "consul", "zookeeper"};
   r.suite_pins = {{"bullseye", {"consul"}}};
-  auto a = mi::mmdebstrap_argv(r, "/t", "/p/mi-pins");
+  auto a = mi::mmdebstrap_argv(r, "/t");
   REQUIRE(a[0] == "mmdebstrap");
   REQUIRE(contains(a, "--mode=root"));
   REQUIRE(contains(a, "--include=linux-image-amd64,consul,zookeeper"));
-  REQUIRE(contains(a, "--setup-hook=copy-in /p/mi-pins /etc/apt/preferences.d"));
+  REQUIRE(contains(a, "--setup-hook=mkdir -p \"$1/etc/apt/preferences.d\" && cp \"$MI_PINS_FILE\" "
+                      "\"$1/etc/apt/preferences.d/mi-pins\""));
+  REQUIRE(mi::mmdebstrap_env(r, "/p/mi-pins").at("MI_PINS_FILE") == "/p/mi-pins");
   REQUIRE(contains(a, "deb http://deb.debian.org/debian bookworm main"));
   REQUIRE(contains(a, "deb http://deb.debian.org/debian bullseye main"));
   bool erofs = false, initramfs = false;
