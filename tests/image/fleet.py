@@ -11,6 +11,8 @@ consoles (the `mi-cluster:` lines of mi-cluster-status) that:
     servers into zoo.cfg;
   * the four machine-ids and node names are all different;
   * zookeeper.service.consul resolves on the compute node (through dnsmasq) to the ensemble;
+  * a fifth VM on the same LAN booted with no seed waits for the fleet secret, says so on its
+    console, and never joins (the fleet stays at 4 members);
 then powers one control VM off and boots it again: same machine-id, Consul node-id and myid,
 and its ZooKeeper is leader or follower again.
 
@@ -120,8 +122,8 @@ class Console:
 
 
 class VM:
-    def __init__(self, fleet, name, role, index):
-        self.fleet, self.name, self.role, self.index = fleet, name, role, index
+    def __init__(self, fleet, name, role, index, seed=True):
+        self.fleet, self.name, self.role, self.index, self.seed = fleet, name, role, index, seed
         self.disk = os.path.join(fleet.work, f"{name}.qcow2")
         self.tap = f"tap{index}"
         self.mac = f"52:54:00:78:00:{index:02x}"
@@ -129,6 +131,7 @@ class VM:
         self.boots = 0
         self.console = None
         self.started_at = None
+        self.stop_when = None  # a console pattern: once seen, this VM is powered off (frees the CPU)
 
     def create_disk(self, base):
         sh(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, self.disk])
@@ -140,8 +143,10 @@ class VM:
         mon = os.path.join(self.fleet.work, f"{self.name}.monitor")
         argv = ["ip", "netns", "exec", self.fleet.ns, "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35",
                 "-m", str(self.fleet.memory_mb), "-smp", "1", "-name", self.name,
-                "-drive", f"if=virtio,format=qcow2,file={self.disk}",
-                "-drive", f"if=virtio,format=raw,readonly=on,file={self.fleet.seed}",
+                "-drive", f"if=virtio,format=qcow2,file={self.disk}"]
+        if self.seed:
+            argv += ["-drive", f"if=virtio,format=raw,readonly=on,file={self.fleet.seed}"]
+        argv += [
                 "-netdev", f"tap,id=n0,ifname={self.tap},script=no,downscript=no",
                 "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}",
                 "-display", "none", "-serial", f"file:{path}",
@@ -183,6 +188,7 @@ class Fleet:
         self.seed = os.path.join(self.work, "seed.iso")
         self.dnsmasq = None
         self.vms = []
+        self.extra = []
 
     # ---- the LAN
     def up(self, n):
@@ -223,7 +229,7 @@ class Fleet:
                 sh(["ip", "netns", "del", name], check=False)
 
     def down(self, keep):
-        for vm in self.vms:
+        for vm in self.vms + self.extra:
             vm.kill()
         if self.dnsmasq and self.dnsmasq.poll() is None:
             os.killpg(self.dnsmasq.pid, signal.SIGKILL)
@@ -249,6 +255,12 @@ class Fleet:
         end = time.monotonic() + deadline_s
         last = {}
         while True:
+            for vm in self.extra:
+                if vm.proc and vm.proc.poll() is None and vm.stop_when:
+                    vm.console.poll()
+                    if vm.console.first(vm.stop_when) is not None:
+                        log(f"{vm.name}: seen what it was booted for; powering it off")
+                        vm.kill()
             pending = []
             for vm in vms:
                 vm.console.poll()
@@ -331,12 +343,18 @@ def main():
         secret = os.path.join(fleet.work, "fleet.secret")
         sh([args.mibuild, "seed", "--secret-file", secret, "--new-secret", "-o", fleet.seed])
         roles = [("c1", "control"), ("c2", "control"), ("c3", "control"), ("w1", "compute")]
-        fleet.up(len(roles))
+        fleet.up(len(roles) + 1)
         for i, (name, role) in enumerate(roles, 1):
             vm = VM(fleet, name, role, i)
             vm.create_disk(images[role])
             fleet.vms.append(vm)
-        for vm in fleet.vms:
+        # A fifth VM on the same LAN, booted from the control image with no seed: without the
+        # fleet secret it must wait, say why, and never join (the fleet stays at 4 members).
+        stray = VM(fleet, "x1", "control", len(roles) + 1, seed=False)
+        stray.create_disk(images["control"])
+        stray.stop_when = r"mi-cluster: firstboot=waiting: identity: no cluster secret"
+        fleet.extra.append(stray)
+        for vm in fleet.vms + [stray]:
             vm.start()
         last_start = fleet.vms[-1].started_at
         remaining = args.deadline - (time.monotonic() - start) - 60
@@ -377,6 +395,12 @@ def main():
               f"nodes named <role>-<machine-id> by default: {names}")
         dns = sorted((cl[compute.name].get("zookeeper-dns") or "").split(","))
         check(dns == ens_addrs, f"zookeeper.service.consul resolves on the compute node to the ensemble: {dns}")
+        if stray.proc.poll() is None:
+            stray.console.poll()
+        waits = [l for _, l in stray.console.cluster_lines() if l.startswith("firstboot=waiting: identity: no cluster secret")]
+        check(bool(waits) and not stray.console.formed(),
+              f"the VM without a seed waits for the fleet secret and says so: {waits[:1]}")
+        stray.kill()
 
         if not args.no_reboot:
             vm = controls[1]
