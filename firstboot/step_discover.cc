@@ -124,6 +124,14 @@ bool step_discover(Context& c, bool replay) {
         "waiting for the control nodes to agree on the cluster configuration (" + c.cfg.discovery + "): " + dec.why;
     if (!st.name_conflicts.empty()) msg += "; one name, several nodes: " + join_list(st.name_conflicts);
     if (!v.send_error.empty()) msg += "; cannot send beacons: " + v.send_error;
+    // Which kinds of beacons are being dropped (not how many: the line changes only when a
+    // new kind appears), so that a node that hears nobody says why.
+    std::string dropped;
+    for (const auto& [kind, n] : st.discovery_counters)
+      if (kind != "accepted" && n > 0)
+        dropped += (dropped.empty() ? "" : ", ") + kind +
+                   (kind == "stale" ? " (clocks more than 30 s apart?)" : "");
+    if (!dropped.empty()) msg += "; dropping beacons: " + dropped;
     if (Clock::now() >= c.deadline) {
       c.progress("timed-out", msg);
       return false;
