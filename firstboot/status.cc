@@ -248,6 +248,12 @@ int print_console_status(const std::string& state_dir, const std::string& machin
         servers_line += (servers_line.empty() ? "" : ",") + l.substr(7, l.find('=') - 7) + "@" + l.substr(l.find('=') + 1);
     if (!servers_line.empty()) out << "zookeeper-servers=" << one_line(servers_line) << "\n";
   }
+  // The committed ensemble (every role reads it): what zookeeper.service.consul should name.
+  if (!st.ensemble.empty()) {
+    std::string ens;
+    for (const auto& m : st.ensemble.members) ens += (ens.empty() ? "" : ",") + m.address;
+    out << "zookeeper-ensemble=" << one_line(ens) << "\n";
+  }
   std::string id = read_machine_id(machine_id_file);
   out << "machine-id=" << (id.empty() ? "none" : id.substr(0, 12)) << "\n";
   if (step_done(st, "identity") && !st.consul_node_id.empty())

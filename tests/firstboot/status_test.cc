@@ -110,6 +110,7 @@ TEST_CASE("status --console of a node that is done, Consul and ZooKeeper not ans
         "consul-members=0\n"
         "consul-servers=0\n"
         "zookeeper-mode=none\n"
+        "zookeeper-ensemble=10.0.0.10,10.0.0.11\n"
         "machine-id=3f9a1c0b2d3e\n"
         "consul-node-id=6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b\n"
         "zookeeper-myid=2\n");
@@ -122,8 +123,8 @@ TEST_CASE("status --console: the servers of this node's zoo.cfg, as written") {
   mi::write_file_atomic(f.state_dir() + "/etc/zookeeper/zoo.cfg",
                         "tickTime=2000\nserver.1=10.0.0.10:2888:3888\nserver.2=10.0.0.11:2888:3888\n");
   std::string out = f.console().second;
-  CHECK(out.find("\nzookeeper-mode=none\nzookeeper-servers=1@10.0.0.10:2888:3888,2@10.0.0.11:2888:3888\n") !=
-        std::string::npos);
+  CHECK(out.find("\nzookeeper-mode=none\nzookeeper-servers=1@10.0.0.10:2888:3888,2@10.0.0.11:2888:3888\n"
+                 "zookeeper-ensemble=10.0.0.10,10.0.0.11\n") != std::string::npos);
 }
 
 TEST_CASE("status --console: each state of the run, one line each") {
