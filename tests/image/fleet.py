@@ -251,6 +251,18 @@ class Fleet:
         shutil.rmtree(self.work, ignore_errors=True)
 
     # ---- waiting
+    def wait_converged(self, vms, key, deadline_s):
+        """The set of the latest values of `key` on the consoles, once they agree or when the
+        deadline passes (then the disagreeing set, for the message)."""
+        end = time.monotonic() + deadline_s
+        while True:
+            for vm in vms:
+                vm.console.poll()
+            values = {vm.console.cluster().get(key) for vm in vms}
+            if len(values) == 1 or time.monotonic() > end:
+                return values
+            time.sleep(2)  # polling the consoles, with a deadline
+
     def wait_formed(self, vms, deadline_s, what):
         end = time.monotonic() + deadline_s
         last = {}
@@ -371,9 +383,12 @@ def main():
         addrs = {vm.name: cl[vm.name].get("address") for vm in fleet.vms}
         check(all(a and a.startswith("10.78.0.") for a in addrs.values()),
               f"every VM has a DHCP address on the fleet LAN: {addrs}")
-        leaders = {cl[n].get("consul-leader") for n in cl}
+        # Each node reports the leader as it changes (elections under TCG's slow clocks are
+        # normal): the latest reports must converge on one leader.
+        leaders = fleet.wait_converged(fleet.vms, "consul-leader", 180)
         check(len(leaders) == 1, f"one Consul leader seen by all four: {leaders}")
         leader = leaders.pop()
+        cl = {vm.name: vm.console.cluster() for vm in fleet.vms}
         check(leader in {addrs[vm.name] for vm in controls}, f"the Consul leader {leader} is a control node")
         check(all(cl[n].get("consul-members") == "4" for n in cl),
               "4 alive Consul members on every node: " + str({n: cl[n].get("consul-members") for n in cl}))
