@@ -101,6 +101,7 @@ def run_one(args, n_compute, run_no):
             fb.write_node_files(n, "control", 1, 3, args.method, peers=peers)
         for n in computes:
             fb.write_node_files(n, "compute", 1, 3, args.method, peers=peers)
+        bed.static_neighbours(1)  # 53 machines on one host would overflow its one ARP table
         log(f"N={n_compute}: {len(controls)} control + {len(computes)} compute namespaces ready")
 
         for n in controls:
@@ -197,6 +198,8 @@ def run_one(args, n_compute, run_no):
         # One machine-readable line per run (scale.sh tabulates these).
         print("RESULT " + json.dumps(result), flush=True)
         log(f"N={n_compute}: last compute node joined {total:.2f}s after the last start")
+        if args.keep_logs:
+            bed._keep_logs()  # the logs a failed run keeps (MI_CLUSTER_LOGS), for a look at the timing
         return result
 
 
@@ -206,6 +209,8 @@ def main():
     p.add_argument("--start", choices=["after", "together"], default="after")
     p.add_argument("--method", choices=["beacon", "static"], default="beacon")
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep each run's logs and configs as a failed run does (MI_CLUSTER_LOGS, ./cluster-logs)")
     p.add_argument("sizes", type=int, nargs="*", default=[1, 50])
     args = p.parse_args()
     if os.geteuid() != 0:
