@@ -237,10 +237,13 @@ struct BeaconAgent::Impl {
       s = SeenNode{m.name, m.address, m.role, m.digest, m.flags, m.digest == filter.digest};
       counters_view.version++;
       // Answer at once: a newcomer hears us without waiting for our period; in unicast mode
-      // every sender we do not beacon to ourselves is answered (it has us in its list).
+      // every sender we do not beacon to ourselves is answered (it has us in its list). On a
+      // multicast group only control (and all-in-one) nodes answer: nobody counts a compute
+      // node's vote, and N compute nodes booting together, each answering each newcomer,
+      // would send N^2 answers that every node on the LAN must check (docs/testing.md, scale).
       bool targeted = std::any_of(targets.begin(), targets.end(),
                                   [&](const sockaddr_in& t) { return t.sin_addr.s_addr == from.sin_addr.s_addr; });
-      answer = unicast ? (is_new || !targeted) : is_new;
+      answer = unicast ? (is_new || !targeted) : (is_new && is_control(cfg.role));
     }
     changed.notify_all();
     if (answer) {

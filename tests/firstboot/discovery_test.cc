@@ -503,7 +503,12 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
   NodeConfig late = beacon_node("cmp-1", "127.0.0.21");
   late.role = Role::compute;
   late.control_count = 1;
-  BeaconResult r = discover_beacon(late, 1, Clock::now() + std::chrono::seconds(20), opts);
+  // It may hear the server's periodic beacon before the server has taken in its own (then,
+  // stopped at once, the server would not have seen it): it lingers, beaconing, as the run's
+  // agent does for the whole run.
+  BeaconOptions late_opts = opts;
+  late_opts.linger_ms = 1000;
+  BeaconResult r = discover_beacon(late, 1, Clock::now() + std::chrono::seconds(20), late_opts);
   stop = true;
   BeaconResult s = server.get();
   INFO(r.reason << " / " << s.reason);
@@ -514,4 +519,46 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
   CHECK(s.peers[0].name == "cmp-1");
   CHECK(s.peers[0].role == Role::compute);
   CHECK_FALSE(s.complete);
+}
+
+// With N compute nodes booting together on one multicast group, every node answering every
+// newcomer is N^2 answers, each checked by every node (tests/bench/scale.sh measured it).
+// Only nodes whose vote counts (control, all-in-one) answer a newcomer at once; a compute node
+// beacons on its period only. Deterministic: A beacons once (its period is a minute), then C
+// and, once A has seen C, D start; A handles C's beacon (and any answer to it) before it sees
+// D, so when A has seen D its `sent` says whether it answered C.
+TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, not by compute nodes",
+          "[beacon][live]") {
+  for (Role role : {Role::control, Role::all_in_one, Role::compute}) {
+    BeaconOptions opts;
+    opts.group = "239.255.77.77:" + std::to_string(test_port());
+    opts.interface_address = "127.0.0.1";
+    opts.ttl = 0;
+    opts.initial_interval_ms = 60000;  // one beacon at start, the next a minute later
+    opts.interval_ms = 60000;
+    NodeConfig a_cfg = beacon_node("a", "127.0.0.11");
+    a_cfg.role = role;
+    BeaconAgent a(a_cfg, opts);
+    REQUIRE(wait_view(a, [](const BeaconView& v) { return v.sent == 1; }).sent == 1);
+    BeaconAgent c(beacon_node("c", "127.0.0.12"), opts);
+    REQUIRE(wait_view(a, [](const BeaconView& v) { return v.nodes.size() == 1; }).nodes.size() == 1);
+    BeaconAgent d(beacon_node("d", "127.0.0.13"), opts);
+    BeaconView va = wait_view(a, [](const BeaconView& v) { return v.nodes.size() == 2; });
+    REQUIRE(va.nodes.size() == 2);
+    INFO("role " << role_name(role) << ", sent " << va.sent);
+    if (role == Role::compute) {
+      CHECK(va.sent == 1);  // its first beacon only: C was not answered
+    } else {
+      CHECK(va.sent >= 2);  // C answered at once
+      CHECK(wait_view(c, [](const BeaconView& v) { return v.nodes.size() == 2; }).nodes.size() == 2);  // A and D
+    }
+    // A compute node starting last still hears the control nodes at once: they answer it.
+    NodeConfig e_cfg = beacon_node("e", "127.0.0.21");
+    e_cfg.role = Role::compute;
+    BeaconAgent e(e_cfg, opts);
+    BeaconView ve = wait_view(e, [](const BeaconView& v) {
+      return std::count_if(v.nodes.begin(), v.nodes.end(), [](const SeenNode& n) { return n.name != "a"; }) == 2;
+    });
+    CHECK(std::count_if(ve.nodes.begin(), ve.nodes.end(), [](const SeenNode& n) { return n.name != "a"; }) == 2);
+  }
 }
