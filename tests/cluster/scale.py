@@ -158,6 +158,9 @@ def run_one(args, n_compute, run_no):
                     continue
                 if p.returncode != 0:
                     raise Failure(f"{n.name}: mi-firstboot exited {p.returncode}; see {n.path('firstboot.log')}")
+                st = read_state(n)  # the last save may have come after the read above
+                for step in steps_done(st):
+                    mark(n.name, step, t)
                 if steps_done(st) != set(STEPS) or not st["zookeeper"]["ensemble"]:
                     raise Failure(f"{n.name}: run ended but state.json is not complete: {steps_done(st)}")
                 mark(n.name, "done", t)

@@ -562,3 +562,68 @@ TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, no
     CHECK(std::count_if(ve.nodes.begin(), ve.nodes.end(), [](const SeenNode& n) { return n.name != "a"; }) == 2);
   }
 }
+
+namespace {
+
+// A genuine beacon of `name` at `addr` in role `role`, as its own agent would send it.
+std::string genuine_beacon(const std::string& name, const std::string& addr, Role role, uint64_t sequence) {
+  NodeConfig c = beacon_node(name, addr);
+  c.role = role;
+  BeaconFilter f = make_beacon_filter(c);
+  BeaconMessage m;
+  m.cluster = c.cluster;
+  m.name = name;
+  m.address = addr;
+  m.role = role;
+  m.digest = f.digest;
+  m.timestamp_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  m.sequence = sequence;
+  return encode_beacon(m, f.key);
+}
+
+}  // namespace
+
+// The replay state is rewritten (rename over the file) before a vote that counts is acted on:
+// a control or all-in-one node's beacon. A compute node's beacon alone does not rewrite it
+// (with N compute nodes beaconing, that was half of every node's CPU in tests/bench/scale.sh);
+// it is still refused as a replay by the running agent, and the next write keeps it too.
+TEST_CASE("beacon: the replay state is written for control nodes' beacons, not for a compute node's alone",
+          "[beacon][live]") {
+  int port = test_port();
+  const std::string group = "239.255.77.77";
+  BeaconOptions opts;
+  opts.group = group + ":" + std::to_string(port);
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
+  char dir[] = "/tmp/beacon-replay-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  opts.replay_file = std::string(dir) + "/beacon-replay.json";
+  std::string cmp = genuine_beacon("cmp-1", "127.0.0.21", Role::compute, 1000);
+  std::string ctl = genuine_beacon("ctl-2", "127.0.0.12", Role::control, 2000);
+  {
+    BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), opts);
+    send_from("127.0.0.21", group, port, cmp);
+    BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.accepted == 1; });
+    REQUIRE(v.counters.accepted == 1);
+    CHECK(v.replay_saves == 0);
+    CHECK_FALSE(std::filesystem::exists(opts.replay_file));
+    send_from("127.0.0.21", group, port, cmp);  // within this process: refused all the same
+    v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed == 1; });
+    CHECK(v.counters.replayed == 1);
+    send_from("127.0.0.12", group, port, ctl);
+    v = wait_view(me, [](const BeaconView& v) { return v.counters.accepted == 2; });
+    REQUIRE(v.counters.accepted == 2);
+    CHECK(v.replay_saves == 1);
+    CHECK(v.nodes.size() == 2);
+  }
+  // Restarted: both are replays, the compute node's too (the control's write kept it).
+  BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), opts);
+  send_from("127.0.0.21", group, port, cmp);
+  send_from("127.0.0.12", group, port, ctl);
+  BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed == 2; });
+  CHECK(v.counters.replayed == 2);
+  CHECK(v.nodes.empty());
+  std::filesystem::remove_all(dir);
+}
