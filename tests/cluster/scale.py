@@ -89,6 +89,26 @@ def proc_rss_mb(pid):
     return 0.0
 
 
+def machine_busy_s():
+    """CPU seconds the whole machine has spent busy (all cores; /proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def namespace_cpu_s(nodes):
+    """{pid: CPU seconds} of every process in the nodes' namespaces."""
+    out = {}
+    for n in nodes:
+        for pid in testbed.ns_pids(n.ns):
+            try:
+                out[pid] = proc_cpu_s(pid)
+            except OSError:
+                pass
+    return out
+
+
 def run_one(args, n_compute, run_no):
     fb = scenarios.Firstboot(args.binary)
     now = lambda: time.clock_gettime(time.CLOCK_BOOTTIME)  # noqa: E731  same clock as /proc stat
@@ -110,6 +130,8 @@ def run_one(args, n_compute, run_no):
             testbed.wait_for("the 3 control nodes formed (every step done)", lambda: controls_formed(controls),
                              FORM_TIMEOUT, SAMPLE_S)
             log("control nodes formed; starting the compute nodes together")
+        controls_cpu0 = namespace_cpu_s(controls)
+        busy0 = machine_busy_s()
         t_first = now()
         procs = {}
         for n in computes:
@@ -172,6 +194,9 @@ def run_one(args, n_compute, run_no):
                               f"{' ...' if len(missing) > 10 else ''}")
             time.sleep(max(0.0, SAMPLE_S - (now() - t)))  # sampling period of the measurement
 
+        busy = machine_busy_s() - busy0
+        elapsed = now() - t_first
+        controls_cpu = sum(v - controls_cpu0.get(pid, 0.0) for pid, v in namespace_cpu_s(controls).items())
         joined = {k: max(s["member"], s["done"]) for k, s in seen.items()}
         consul_rss = []
         consul_cpu = []
@@ -198,6 +223,14 @@ def run_one(args, n_compute, run_no):
             "consul_rss": statistics.mean(consul_rss) if consul_rss else float("nan"),
             "load": os.getloadavg()[0],
         }
+        # Where the CPU went from the first compute start to the end: the testbed's own
+        # processes (every compute node's mi-firstboot and Consul, the control nodes' growth)
+        # and the whole machine's (other users included), in cores busy on average. The
+        # testbed's CPU seconds over the machine's core count is the least time 2 shared
+        # cores can do the join in, however little anyone waits.
+        ours = sum(exit_cpu.values()) + sum(consul_cpu) + controls_cpu
+        result.update({"testbed_cpu": ours, "cpu_floor": ours / (os.cpu_count() or 1),
+                       "testbed_cores": ours / elapsed, "machine_cores": busy / elapsed})
         # One machine-readable line per run (scale.sh tabulates these).
         print("RESULT " + json.dumps(result), flush=True)
         log(f"N={n_compute}: last compute node joined {total:.2f}s after the last start")
@@ -243,16 +276,18 @@ def print_table(args, results):
           f"{'after the controls formed' if args.start == 'after' else 'together with the controls'}; "
           "seconds after the last start (median / max over the compute nodes)")
     head = ("N", "joined max", "joined med", "discover", "consul up", "leader seen", "ensemble",
-            "run done", "member", "starts", "fb cpu", "consul cpu", "consul MB", "load1")
-    print("  ".join(f"{h:>11}" for h in head))
+            "run done", "member", "starts", "fb cpu", "consul cpu", "consul MB", "testbed cpu", "cpu floor",
+            "cores ours", "cores all")
+    print(" ".join(f"{h:>11}" for h in head))
     for r in results:
         ph = r["phases"]
         cells = [str(r["n"]), f"{r['total']:.2f}", f"{r['median']:.2f}"]
         cells += [f"{ph[k][0]:.1f}/{ph[k][1]:.1f}" for k in ("discover", "consul_proc", "consul", "zookeeper",
                                                            "done", "member")]
         cells += [f"{r['spread']:.2f}", f"{r['fb_cpu']:.2f}", f"{r['consul_cpu']:.2f}", f"{r['consul_rss']:.0f}",
-                  f"{r['load']:.1f}"]
-        print("  ".join(f"{c:>11}" for c in cells))
+                  f"{r['testbed_cpu']:.1f}", f"{r['cpu_floor']:.2f}", f"{r['testbed_cores']:.2f}",
+                  f"{r['machine_cores']:.2f}"]
+        print(" ".join(f"{c:>11}" for c in cells))
     by_n = {}
     for r in results:
         by_n.setdefault(r["n"], []).append(r["total"])
