@@ -1,6 +1,7 @@
 # The cluster testbed: network namespaces that stand in for machines, one Linux bridge per
 # datacenter, and probes of the real ZooKeeper and Consul running inside them. Used by the
-# scenarios in scenarios.py (the `cluster` ctest tier) and by tests/bench/formation_time.sh.
+# scenarios in scenarios.py (the `cluster` ctest tier) and by tests/bench/formation_time.sh
+# and tests/bench/scale.sh (scale.py).
 #
 # Layout of one run (PID = the harness's pid, so parallel and leftover runs never collide):
 #   namespace mictPID-sw        the "switch": bridge brN per datacenter N with gateway
