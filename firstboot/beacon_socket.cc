@@ -215,43 +215,69 @@ struct BeaconAgent::Impl {
       send_to(group_to);
   }
 
+  // Takes in every datagram waiting on the socket (at most kBatch), then persists the replay
+  // state ONCE for all the accepted ones, before any of them is acted on (a restarted process
+  // refuses each of them too), and only when one of them is a vote that counts: a control
+  // (or all-in-one) node's. A compute node's beacon is refused as a replay by this process's
+  // filter but does not by itself rewrite the file: nobody counts its vote, so after a restart
+  // its replay could only report it again, and with N compute nodes beaconing, rewriting the
+  // file (rename over it) for every beacon was half of every node's CPU (tests/bench/scale.sh).
+  // When the node keeps up, a batch is one datagram.
+  static constexpr int kBatch = 64;
   void receive() {
-    char buf[2048];
-    sockaddr_in from{};
-    socklen_t fromlen = sizeof from;
-    ssize_t n = recvfrom(rx.fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fromlen);
-    if (n < 0) return;
-    char src[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &from.sin_addr, src, sizeof src);
-    BeaconMessage m;
-    bool answer = false;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      auto before = filter.highest_sequence;
+    struct Accepted {
+      BeaconMessage m;
+      sockaddr_in from;
+    };
+    std::vector<Accepted> batch;
+    std::unique_lock<std::mutex> l(mu);
+    for (int i = 0; i < kBatch; i++) {
+      char buf[2048];
+      sockaddr_in from{};
+      socklen_t fromlen = sizeof from;
+      ssize_t n = recvfrom(rx.fd, buf, sizeof buf, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fromlen);
+      if (n < 0) break;
+      char src[INET_ADDRSTRLEN] = {};
+      inet_ntop(AF_INET, &from.sin_addr, src, sizeof src);
+      BeaconMessage m;
       BeaconStatus st = filter_beacon(filter, std::string(buf, size_t(n)), wall_ms(), src, &m);
-      if (st != BeaconStatus::ok && st != BeaconStatus::config_mismatch) return;
-      // Persisted before it is acted on: a restarted process refuses it too.
-      if (!opts.replay_file.empty()) save_replay(opts.replay_file, replay_state_to_json(filter));
+      if (st == BeaconStatus::ok || st == BeaconStatus::config_mismatch) batch.push_back({std::move(m), from});
+    }
+    if (batch.empty()) return;
+    // Persisted before it is acted on: a restarted process refuses it too.
+    bool votes = std::any_of(batch.begin(), batch.end(), [](const Accepted& a) { return is_control(a.m.role); });
+    if (votes && !opts.replay_file.empty()) {
+      save_replay(opts.replay_file, replay_state_to_json(filter));
+      counters_view.replay_saves++;
+    }
+    std::vector<sockaddr_in> answers;
+    bool answer_group = false;
+    for (const auto& [m, from] : batch) {
       bool is_new = !seen.count(m.address);
       SeenNode& s = seen[m.address];
       s = SeenNode{m.name, m.address, m.role, m.digest, m.flags, m.digest == filter.digest};
-      counters_view.version++;
       // Answer at once: a newcomer hears us without waiting for our period; in unicast mode
-      // every sender we do not beacon to ourselves is answered (it has us in its list).
+      // every sender we do not beacon to ourselves is answered (it has us in its list). On a
+      // multicast group only control (and all-in-one) nodes answer: nobody counts a compute
+      // node's vote, and N compute nodes booting together, each answering each newcomer,
+      // would send N^2 answers that every node on the LAN must check (docs/testing.md, scale).
+      sockaddr_in sender = from;
       bool targeted = std::any_of(targets.begin(), targets.end(),
-                                  [&](const sockaddr_in& t) { return t.sin_addr.s_addr == from.sin_addr.s_addr; });
-      answer = unicast ? (is_new || !targeted) : is_new;
-    }
-    changed.notify_all();
-    if (answer) {
-      if (unicast) {
+                                  [&](const sockaddr_in& t) { return t.sin_addr.s_addr == sender.sin_addr.s_addr; });
+      if (unicast && (is_new || !targeted)) {
         sockaddr_in to = from;
         to.sin_port = htons(uint16_t(port));
-        send_to(to);
-      } else {
-        send_to(group_to);
+        if (std::none_of(answers.begin(), answers.end(),
+                         [&](const sockaddr_in& a) { return a.sin_addr.s_addr == to.sin_addr.s_addr; }))
+          answers.push_back(to);
       }
+      if (!unicast && is_new && is_control(cfg.role)) answer_group = true;  // one answer tells every newcomer
     }
+    counters_view.version++;
+    l.unlock();
+    changed.notify_all();
+    for (const auto& to : answers) send_to(to);
+    if (answer_group) send_to(group_to);
   }
 
   void run() {

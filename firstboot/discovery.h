@@ -42,7 +42,9 @@ struct BeaconOptions {
   int ttl = 1;        // multicast TTL: 1 = this LAN; 0 = this host only (tests)
   uint8_t flags = 0;  // sent in every beacon (kBeaconFlagCommitted)
   // Where the replay state (highest sequence per sender address) is kept across restarts
-  // of the process, rewritten by atomic rename before a beacon is acted on. "" = memory only.
+  // of the process, rewritten by atomic rename before a control (or all-in-one) node's beacon
+  // is acted on, once per batch taken in; a compute node's beacon alone does not rewrite it
+  // (nobody counts its vote). "" = memory only.
   std::string replay_file;
 };
 
@@ -61,6 +63,7 @@ struct BeaconView {
   BeaconCounters counters;                  // drops by reason, summed over the agent's life
   std::vector<std::string> name_conflicts;  // "ctl-1 at 10.0.0.11 and 10.0.0.12" (this node included)
   uint64_t sent = 0;                        // own beacons sent
+  uint64_t replay_saves = 0;                // writes of opts.replay_file (at most one per batch taken in)
   std::string send_error;                   // last send failure ("" = none)
   uint64_t version = 0;                     // changes whenever a beacon is accepted
 };

@@ -1,6 +1,7 @@
 # The cluster testbed: network namespaces that stand in for machines, one Linux bridge per
 # datacenter, and probes of the real ZooKeeper and Consul running inside them. Used by the
-# scenarios in scenarios.py (the `cluster` ctest tier) and by tests/bench/formation_time.sh.
+# scenarios in scenarios.py (the `cluster` ctest tier) and by tests/bench/formation_time.sh
+# and tests/bench/scale.sh (scale.py).
 #
 # Layout of one run (PID = the harness's pid, so parallel and leftover runs never collide):
 #   namespace mictPID-sw        the "switch": bridge brN per datacenter N with gateway
@@ -287,7 +288,7 @@ class Testbed:
                 os.makedirs(os.path.dirname(out), mode=0o700, exist_ok=True)
                 with open(out, "w") as f:
                     f.write(text)
-        log(f"FAILED: logs, status and configs kept in {dest}")
+        log(f"{'FAILED: ' if self.failed else ''}logs, status and configs kept in {dest}")
 
     # --- topology ----------------------------------------------------------------------
     def _add_ns(self, ns):
@@ -337,6 +338,29 @@ class Testbed:
         sh(["ip", "-n", n.ns, "route", "add", "224.0.0.0/4", "dev", "eth0"])
         self.nodes[name] = n
         return n
+
+    def static_neighbours(self, dc):
+        """Permanent ARP entries between every two nodes of datacenter DC's LAN (and its
+        gateway), instead of ARP. For LANs of dozens of nodes (the scale bench): the kernel
+        has ONE neighbour table for all namespaces (gc_thresh3 = 1024 entries by default), so
+        50+ "machines" that all talk to each other on one host overflow it ("neighbor table
+        overflow!" in dmesg, then "connect: no route to host"), which real machines, each
+        with its own table, never do. Permanent entries are exempt from that limit (and from
+        its garbage collection). Call after every node of DC is added; nothing on the host
+        changes."""
+        def mac(ns, dev):
+            info = json.loads(sh(["ip", "-n", ns, "-j", "link", "show", dev]).stdout)
+            return info[0]["address"]
+        hosts = [(n.ns, n.address) for n in self.nodes.values() if n.dc == dc]
+        macs = {addr: mac(ns, "eth0") for ns, addr in hosts}
+        macs[f"10.77.{dc}.1"] = mac(self.switch, f"br{dc}")
+        for ns, own in hosts:
+            batch = "".join(f"neigh replace {addr} lladdr {m} nud permanent dev eth0\n"
+                            for addr, m in macs.items() if addr != own)
+            r = subprocess.run(["ip", "-n", ns, "-batch", "-"], input=batch, capture_output=True, text=True,
+                               timeout=60)
+            if r.returncode != 0:
+                raise Failure(f"static neighbours in {ns}: {r.stderr.strip()[:300]}")
 
     def lift_faults(self, node):
         """Ends NODE's loss and delay (the fault lasted 'during formation')."""

@@ -503,7 +503,12 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
   NodeConfig late = beacon_node("cmp-1", "127.0.0.21");
   late.role = Role::compute;
   late.control_count = 1;
-  BeaconResult r = discover_beacon(late, 1, Clock::now() + std::chrono::seconds(20), opts);
+  // It may hear the server's periodic beacon before the server has taken in its own (then,
+  // stopped at once, the server would not have seen it): it lingers, beaconing, as the run's
+  // agent does for the whole run.
+  BeaconOptions late_opts = opts;
+  late_opts.linger_ms = 1000;
+  BeaconResult r = discover_beacon(late, 1, Clock::now() + std::chrono::seconds(20), late_opts);
   stop = true;
   BeaconResult s = server.get();
   INFO(r.reason << " / " << s.reason);
@@ -514,4 +519,111 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
   CHECK(s.peers[0].name == "cmp-1");
   CHECK(s.peers[0].role == Role::compute);
   CHECK_FALSE(s.complete);
+}
+
+// With N compute nodes booting together on one multicast group, every node answering every
+// newcomer is N^2 answers, each checked by every node (tests/bench/scale.sh measured it).
+// Only nodes whose vote counts (control, all-in-one) answer a newcomer at once; a compute node
+// beacons on its period only. Deterministic: A beacons once (its period is a minute), then C
+// and, once A has seen C, D start; A handles C's beacon (and any answer to it) before it sees
+// D, so when A has seen D its `sent` says whether it answered C.
+TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, not by compute nodes",
+          "[beacon][live]") {
+  for (Role role : {Role::control, Role::all_in_one, Role::compute}) {
+    BeaconOptions opts;
+    opts.group = "239.255.77.77:" + std::to_string(test_port());
+    opts.interface_address = "127.0.0.1";
+    opts.ttl = 0;
+    opts.initial_interval_ms = 60000;  // one beacon at start, the next a minute later
+    opts.interval_ms = 60000;
+    NodeConfig a_cfg = beacon_node("a", "127.0.0.11");
+    a_cfg.role = role;
+    BeaconAgent a(a_cfg, opts);
+    REQUIRE(wait_view(a, [](const BeaconView& v) { return v.sent == 1; }).sent == 1);
+    BeaconAgent c(beacon_node("c", "127.0.0.12"), opts);
+    REQUIRE(wait_view(a, [](const BeaconView& v) { return v.nodes.size() == 1; }).nodes.size() == 1);
+    BeaconAgent d(beacon_node("d", "127.0.0.13"), opts);
+    BeaconView va = wait_view(a, [](const BeaconView& v) { return v.nodes.size() == 2; });
+    REQUIRE(va.nodes.size() == 2);
+    INFO("role " << role_name(role) << ", sent " << va.sent);
+    if (role == Role::compute) {
+      CHECK(va.sent == 1);  // its first beacon only: C was not answered
+    } else {
+      CHECK(va.sent >= 2);  // C answered at once
+      CHECK(wait_view(c, [](const BeaconView& v) { return v.nodes.size() == 2; }).nodes.size() == 2);  // A and D
+    }
+    // A compute node starting last still hears the control nodes at once: they answer it.
+    NodeConfig e_cfg = beacon_node("e", "127.0.0.21");
+    e_cfg.role = Role::compute;
+    BeaconAgent e(e_cfg, opts);
+    BeaconView ve = wait_view(e, [](const BeaconView& v) {
+      return std::count_if(v.nodes.begin(), v.nodes.end(), [](const SeenNode& n) { return n.name != "a"; }) == 2;
+    });
+    CHECK(std::count_if(ve.nodes.begin(), ve.nodes.end(), [](const SeenNode& n) { return n.name != "a"; }) == 2);
+  }
+}
+
+namespace {
+
+// A genuine beacon of `name` at `addr` in role `role`, as its own agent would send it.
+std::string genuine_beacon(const std::string& name, const std::string& addr, Role role, uint64_t sequence) {
+  NodeConfig c = beacon_node(name, addr);
+  c.role = role;
+  BeaconFilter f = make_beacon_filter(c);
+  BeaconMessage m;
+  m.cluster = c.cluster;
+  m.name = name;
+  m.address = addr;
+  m.role = role;
+  m.digest = f.digest;
+  m.timestamp_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  m.sequence = sequence;
+  return encode_beacon(m, f.key);
+}
+
+}  // namespace
+
+// The replay state is rewritten (rename over the file) before a vote that counts is acted on:
+// a control or all-in-one node's beacon. A compute node's beacon alone does not rewrite it
+// (with N compute nodes beaconing, that was half of every node's CPU in tests/bench/scale.sh);
+// it is still refused as a replay by the running agent, and the next write keeps it too.
+TEST_CASE("beacon: the replay state is written for control nodes' beacons, not for a compute node's alone",
+          "[beacon][live]") {
+  int port = test_port();
+  const std::string group = "239.255.77.77";
+  BeaconOptions opts;
+  opts.group = group + ":" + std::to_string(port);
+  opts.interface_address = "127.0.0.1";
+  opts.ttl = 0;
+  char dir[] = "/tmp/beacon-replay-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  opts.replay_file = std::string(dir) + "/beacon-replay.json";
+  std::string cmp = genuine_beacon("cmp-1", "127.0.0.21", Role::compute, 1000);
+  std::string ctl = genuine_beacon("ctl-2", "127.0.0.12", Role::control, 2000);
+  {
+    BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), opts);
+    send_from("127.0.0.21", group, port, cmp);
+    BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.accepted == 1; });
+    REQUIRE(v.counters.accepted == 1);
+    CHECK(v.replay_saves == 0);
+    CHECK_FALSE(std::filesystem::exists(opts.replay_file));
+    send_from("127.0.0.21", group, port, cmp);  // within this process: refused all the same
+    v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed == 1; });
+    CHECK(v.counters.replayed == 1);
+    send_from("127.0.0.12", group, port, ctl);
+    v = wait_view(me, [](const BeaconView& v) { return v.counters.accepted == 2; });
+    REQUIRE(v.counters.accepted == 2);
+    CHECK(v.replay_saves == 1);
+    CHECK(v.nodes.size() == 2);
+  }
+  // Restarted: both are replays, the compute node's too (the control's write kept it).
+  BeaconAgent me(beacon_node("ctl-1", "127.0.0.11"), opts);
+  send_from("127.0.0.21", group, port, cmp);
+  send_from("127.0.0.12", group, port, ctl);
+  BeaconView v = wait_view(me, [](const BeaconView& v) { return v.counters.replayed == 2; });
+  CHECK(v.counters.replayed == 2);
+  CHECK(v.nodes.empty());
+  std::filesystem::remove_all(dir);
 }
