@@ -283,14 +283,14 @@ TEST_CASE("address choice: config, interface, route to peers", "[discovery]") {
 
   std::string h;
   int port = 0;
-  split_host_port("239.255.77.77:7946", "g", &h, &port);
+  mi::split_host_port("239.255.77.77:7946", "g", &h, &port);
   CHECK(h == "239.255.77.77");
   CHECK(port == 7946);
-  split_host_port("[ff02::1]:7946", "g", &h, &port);
+  mi::split_host_port("[ff02::1]:7946", "g", &h, &port);
   CHECK(h == "ff02::1");
-  CHECK_THROWS_AS(split_host_port("239.255.77.77", "g", &h, &port), mi::Error);
-  CHECK_THROWS_AS(split_host_port("239.255.77.77:0", "g", &h, &port), mi::Error);
-  CHECK_THROWS_AS(split_host_port("a:b:c", "g", &h, &port), mi::Error);
+  CHECK_THROWS_AS(mi::split_host_port("239.255.77.77", "g", &h, &port), mi::Error);
+  CHECK_THROWS_AS(mi::split_host_port("239.255.77.77:0", "g", &h, &port), mi::Error);
+  CHECK_THROWS_AS(mi::split_host_port("a:b:c", "g", &h, &port), mi::Error);
 }
 
 TEST_CASE("beacon: interface by name, no address configured: the interface's address is named and used",
