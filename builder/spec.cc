@@ -19,6 +19,7 @@
 #include "builder/roles.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/net.h"
 #include "firstboot/cluster_rules.h"
 #include "common/strings.h"
 
@@ -311,18 +312,18 @@ std::string check_ssh_key(const std::string& line) {
   return "";
 }
 
-// "ADDR:PORT" with ADDR an IPv4 multicast address.
+// "ADDR:PORT" with ADDR an IPv4 multicast address (split as everywhere: common/net.h).
 bool is_multicast_group(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  in_addr a{};
-  if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a) != 1) return false;
-  uint32_t h = ntohl(a.s_addr);
-  if ((h >> 28) != 0xe) return false;
+  std::string host;
   int port = 0;
-  std::string ps = s.substr(colon + 1);
-  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
+  try {
+    split_host_port(s, "beacon_group", &host, &port);
+  } catch (const Error&) {
+    return false;
+  }
+  in_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
+  return (ntohl(a.s_addr) >> 28) == 0xe;
 }
 
 // Whether `full` (absolute, or relative to the working directory) lies inside the spec's

@@ -109,12 +109,6 @@ void ensure_dir(const std::string& dir, const std::string& owner, mode_t mode) {
   }
 }
 
-std::string join_list(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
-}
-
 }  // namespace detail
 
 namespace {

@@ -68,7 +68,7 @@ bool step_register(Context& c, bool replay) {
       }
     }
   }
-  c.progress("done", done.empty() ? "nothing to register" : join_list(done, "; "));
+  c.progress("done", done.empty() ? "nothing to register" : join(done, "; "));
   return true;
 }
 
