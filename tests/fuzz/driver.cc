@@ -28,6 +28,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAsan = true;
+#else
+constexpr bool kAsan = false;
+#endif
+#else
+constexpr bool kAsan = false;
+#endif
+
 std::string g_current;  // the input being run, for the crash handler
 const char* g_name = "fuzz";
 unsigned g_timeout = 10;  // seconds one input may take (SIGALRM)
@@ -153,7 +165,8 @@ int main(int argc, char** argv) {
   std::set_terminate(on_terminate);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGALRM}) signal(sig, on_signal);
   g_timeout = timeout;
-  if (rss_mb > 0) {
+  // (not under ASan, which reserves terabytes of address space for its shadow memory)
+  if (rss_mb > 0 && !kAsan) {
     rlimit rl{};
     rl.rlim_cur = rl.rlim_max = rlim_t(rss_mb) << 20;
     setrlimit(RLIMIT_AS, &rl);
