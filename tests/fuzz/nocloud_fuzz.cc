@@ -8,7 +8,7 @@
 #include "tests/fuzz/seed_files.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = mi::fuzz::seed_dir("nocloud");
+  static const std::string dir = mi::fuzz::seed_dir("nocloud");  // computed once
   static const bool cleanup = [] { return std::atexit([] { std::filesystem::remove_all(dir); }) == 0; }();
   (void)cleanup;
   auto parts = mi::fuzz::split_input(mi::fuzz::text(data, size));

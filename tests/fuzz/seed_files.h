@@ -11,11 +11,15 @@
 
 namespace mi::fuzz {
 
+// In /dev/shm where there is one (a file system in memory: many more runs a second), else
+// under the temporary directory.
 inline std::string seed_dir(const std::string& name) {
-  static const std::string dir = (std::filesystem::temp_directory_path() /
-                                  ("mi-fuzz-" + name + "-" + std::to_string(getpid())))
-                                     .string();
-  return dir;
+  std::error_code ec;
+  const std::filesystem::path base =
+      std::filesystem::is_directory("/dev/shm", ec) && access("/dev/shm", W_OK) == 0
+          ? std::filesystem::path("/dev/shm")
+          : std::filesystem::temp_directory_path();
+  return (base / ("mi-fuzz-" + name + "-" + std::to_string(getpid()))).string();
 }
 
 inline void write_seed_file(const std::string& path, const std::string& content, bool present) {
