@@ -23,6 +23,7 @@
 
 #include "common/error.h"
 #include "common/process.h"
+#include "common/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -45,9 +46,6 @@ std::string read_all(const std::string& path) {
   return s.str();
 }
 
-bool value_matches(const std::string& have, const std::string& want) {
-  return have == want || have.rfind(want + ".", 0) == 0;
-}
 
 // Asks QEMU to quit through its human monitor on a unix socket, and waits (up to 20 s) for QEMU
 // to close the connection, i.e. to exit: closing our end right after writing would drop the command.
@@ -143,7 +141,7 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
     std::string k = w.substr(0, eq), v = eq == std::string::npos ? "" : w.substr(eq + 1);
     auto it = kv.find(k);
     if (it == kv.end()) c.failures.push_back("no status for " + k + " (want " + w + ")");
-    else if (!value_matches(it->second, v)) c.failures.push_back(k + "=" + it->second + ", want " + w);
+    else if (!version_matches(it->second, v)) c.failures.push_back(k + "=" + it->second + ", want " + w);
   }
   for (const auto& [k, v] : kv)
     if (v == "broken") c.failures.push_back(k + " is installed but does not run");

@@ -25,6 +25,7 @@
 #include "common/process.h"
 #include "formats/qcow2_convert.h"
 #include "formats/raw.h"
+#include "common/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -65,9 +66,6 @@ std::string upstream_version(std::string v) {
   return v;
 }
 
-bool version_matches(const std::string& have, const std::string& want) {
-  return have == want || have.rfind(want + ".", 0) == 0;
-}
 
 std::string resolve_path(const Spec& spec, const std::string& p) {
   if (p.empty() || p[0] == '/') return p;

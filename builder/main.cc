@@ -16,6 +16,7 @@
 #include "builder/boot.h"
 #include "builder/image_build.h"
 #include "builder/seed.h"
+#include "common/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -177,11 +178,6 @@ const char* kSeedHelp =
     "    -h, --help             this text\n"
     "\n";
 
-std::string join(const std::vector<std::string>& v, const std::string& sep = " ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // --allow-outside-paths (build, validate, roles): spec paths may leave the spec's tree.
 mi::SpecOptions spec_options;
@@ -201,8 +197,8 @@ bool read_spec(const std::string& path, mi::SpecResult& r, bool print_notes) {
 int cmd_validate(const std::string& spec_file) {
   mi::SpecResult r;
   if (!read_spec(spec_file, r, true)) return kUsage;
-  std::cout << spec_file << ": valid (roles: " << join(r.spec.roles, ", ")
-            << "; formats: " << join(r.spec.formats, ", ") << ")\n";
+  std::cout << spec_file << ": valid (roles: " << mi::join(r.spec.roles, ", ")
+            << "; formats: " << mi::join(r.spec.formats, ", ") << ")\n";
   for (const auto& n : mi::cluster_notes(r.spec)) std::cout << "  " << n << "\n";
   return kOk;
 }
@@ -215,19 +211,19 @@ int cmd_roles(const std::string& spec_file) {
     mi::ResolvedRole rr = mi::resolve_role(s, name);
     bool built = std::find(s.roles.begin(), s.roles.end(), name) != s.roles.end();
     std::cout << name << (built ? " *" : "") << "  (" << role.file << ")\n";
-    if (!role.include.empty()) std::cout << "  include:    " << join(role.include) << "\n";
-    std::cout << "  packages:   " << (rr.packages.empty() ? "(base only)" : join(rr.packages)) << "\n";
+    if (!role.include.empty()) std::cout << "  include:    " << mi::join(role.include, " ") << "\n";
+    std::cout << "  packages:   " << (rr.packages.empty() ? "(base only)" : mi::join(rr.packages, " ")) << "\n";
     std::cout << "  components:";
     for (const auto& cn : rr.components) {
       const mi::Component& c = s.components.at(cn);
       std::string from = c.source == "debian"
-                             ? "debian " + join(c.packages, ",") + (c.suite.empty() ? "" : "/" + c.suite)
+                             ? "debian " + mi::join(c.packages, ",") + (c.suite.empty() ? "" : "/" + c.suite)
                              : "artifact";
       std::string why = mi::component_unresolved_reason(s, c);
       std::cout << " " << cn << " [" << from << (why.empty() ? "" : ", absent: optional") << "]";
     }
-    std::cout << "\n  overlays:   " << join(mi::role_overlays(s, rr)) << "\n";
-    std::cout << "  services:   " << join(rr.services) << "\n";
+    std::cout << "\n  overlays:   " << mi::join(mi::role_overlays(s, rr), " ") << "\n";
+    std::cout << "  services:   " << mi::join(rr.services, " ") << "\n";
   }
   return kOk;
 }
@@ -258,7 +254,7 @@ int cmd_build(const BuildArgs& a) {
     if (!s.role_defs.count(role)) {
       std::vector<std::string> known;
       for (auto& [n, _] : s.role_defs) known.push_back(n);
-      std::cerr << "mibuild: -r " << role << ": unknown role (roles: " << join(known, ", ") << ")\n";
+      std::cerr << "mibuild: -r " << role << ": unknown role (roles: " << mi::join(known, ", ") << ")\n";
       return kUsage;
     }
   mi::PlanOptions po;

@@ -13,6 +13,7 @@
 #include "builder/roles.h"
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -20,11 +21,6 @@ namespace mi {
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, const std::string& sep = ",") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // One line per file of an overlay tree: relative path, type, mode, content (sha256 or link
 // target), so that adding, removing, renaming, chmod-ing or editing a file changes the key.
@@ -178,9 +174,9 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     rp.stages.push_back(make_stage(
         "bootstrap", prev,
         {"mibuild=" + mibuild_version() + " " + opts.builder_id, "release=" + spec.base.release,
-         "mirror=" + spec.base.mirror, "kernel=" + spec.base.kernel, "packages=" + join(spec.base.packages)}));
+         "mirror=" + spec.base.mirror, "kernel=" + spec.base.kernel, "packages=" + join(spec.base.packages, ",")}));
     // packages: the role's own Debian packages.
-    rp.stages.push_back(make_stage("packages", rp.stages.back().key, {"packages=" + join(rr.packages)}));
+    rp.stages.push_back(make_stage("packages", rp.stages.back().key, {"packages=" + join(rr.packages, ",")}));
     // components: how each one is obtained, and whether it can be.
     std::vector<std::string> comp;
     for (const auto& cn : rr.components) {
@@ -188,7 +184,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
       if (it == spec.components.end()) throw Error{"role " + role_name, "unknown component '" + cn + "'"};
       const Component& c = it->second;
       std::string why = component_unresolved_reason(spec, c);
-      std::string line = "component " + cn + " source=" + c.source + " packages=" + join(c.packages) +
+      std::string line = "component " + cn + " source=" + c.source + " packages=" + join(c.packages, ",") +
                          " suite=" + c.suite + " version=" + c.version + " url=" + c.url + " path=" + c.path +
                          " sha256=" + c.sha256 + " optional=" + (c.optional ? "true" : "false");
       if (!c.path.empty() && why.empty()) {
@@ -204,7 +200,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     std::vector<std::string> ov;
     for (const auto& o : rp.overlays) hash_tree((fs::path(spec.overlays_dir) / o).string(), o, ov, overlay_files);
     for (const auto& u : spec.users)
-      ov.push_back("user " + u.name + " groups=" + join(u.groups) + " keys=" + sha256_hex(join(u.ssh_keys, "\n")));
+      ov.push_back("user " + u.name + " groups=" + join(u.groups, ",") + " keys=" + sha256_hex(join(u.ssh_keys, "\n")));
     rp.stages.push_back(make_stage("overlays", rp.stages.back().key, ov));
     // firstboot: mi-firstboot itself and the cluster defaults baked in for it.
     std::string fb = opts.firstboot_binary;
@@ -217,7 +213,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
     const char* sde = std::getenv("SOURCE_DATE_EPOCH");
     rp.stages.push_back(make_stage(
         "finalize", rp.stages.back().key,
-        {"services=" + join(rr.services), "name=" + spec.name, "source_date_epoch=" + std::string(sde ? sde : "")}));
+        {"services=" + join(rr.services, ","), "name=" + spec.name, "source_date_epoch=" + std::string(sde ? sde : "")}));
     // assemble: the disk layout and the seed its UUIDs come from.
     rp.stages.push_back(make_stage("assemble", rp.stages.back().key,
                                    {"seed=" + spec.seed, "esp_mb=" + std::to_string(spec.disk.esp_mb),

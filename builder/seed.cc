@@ -19,6 +19,7 @@
 
 #include "common/digest.h"
 #include "common/error.h"
+#include "common/net.h"
 #include "common/files.h"
 #include "common/process.h"
 
@@ -26,11 +27,6 @@ namespace fs = std::filesystem;
 
 namespace mi {
 namespace {
-
-bool is_ip(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
 
 // Node names as mi-firstboot accepts them (firstboot/merge.cc): 1..64 of [A-Za-z0-9-_.].
 bool valid_name(const std::string& s) {

@@ -5,6 +5,7 @@
 #include "builder/spec.h"
 
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,12 +13,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <set>
 
 #include "builder/roles.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/net.h"
 #include "firstboot/cluster_rules.h"
+#include "common/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -32,17 +36,14 @@ std::string Diag::str() const { return pos.str() + ": " + one_line(message); }
 
 namespace {
 
-std::string join(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string out;
-  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
-  return out;
-}
 
 // Collects errors and notes for one file.
 struct Ctx {
   std::string file;
   std::vector<Diag>* errors;
   std::vector<Diag>* notes;
+  // parse_spec_text: the spec file's text, given instead of read from `file` (roles still read).
+  const std::string* text = nullptr;
 
   Pos pos(const YAML::Node& n, const Pos& fallback) const {
     if (!n.IsDefined()) return fallback;
@@ -139,7 +140,7 @@ std::optional<MapView> as_map(const Ctx& c, const YAML::Node& node, const Pos& a
     }
     if (std::find(valid.begin(), valid.end(), key) == valid.end()) {
       c.error(kp,
-              "unknown key '" + key + "'" + (path.empty() ? "" : " in " + path) + " (valid keys: " + join(valid) + ")");
+              "unknown key '" + key + "'" + (path.empty() ? "" : " in " + path) + " (valid keys: " + join(valid, ", ") + ")");
       continue;
     }
     m.entries.push_back(Entry{key, it->second, kp, c.pos(it->second, kp)});
@@ -302,7 +303,7 @@ std::string check_ssh_key(const std::string& line) {
   auto sp = line.find(' ');
   std::string type = line.substr(0, sp);
   if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end())
-    return "not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with TYPE one of " + join(kSshKeyTypes);
+    return "not an OpenSSH public key line: expected \"TYPE BASE64 [comment]\" with TYPE one of " + join(kSshKeyTypes, ", ");
   std::string rest = sp == std::string::npos ? "" : line.substr(sp + 1);
   std::string b64 = rest.substr(0, rest.find(' '));
   if (b64.size() < 16 ||
@@ -311,18 +312,18 @@ std::string check_ssh_key(const std::string& line) {
   return "";
 }
 
-// "ADDR:PORT" with ADDR an IPv4 multicast address.
+// "ADDR:PORT" with ADDR an IPv4 multicast address (split as everywhere: common/net.h).
 bool is_multicast_group(const std::string& s) {
-  auto colon = s.rfind(':');
-  if (colon == std::string::npos) return false;
-  in_addr a{};
-  if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a) != 1) return false;
-  uint32_t h = ntohl(a.s_addr);
-  if ((h >> 28) != 0xe) return false;
+  std::string host;
   int port = 0;
-  std::string ps = s.substr(colon + 1);
-  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  return ec == std::errc() && p == ps.data() + ps.size() && port > 0 && port < 65536;
+  try {
+    split_host_port(s, "beacon_group", &host, &port);
+  } catch (const Error&) {
+    return false;
+  }
+  in_addr a{};
+  if (inet_pton(AF_INET, host.c_str(), &a) != 1) return false;
+  return (ntohl(a.s_addr) >> 28) == 0xe;
 }
 
 // Whether `full` (absolute, or relative to the working directory) lies inside the spec's
@@ -413,28 +414,60 @@ const char* kSecondDocument =
     "a second YAML document starts here: a spec or role file is one document (remove '---' / '...' and what "
     "follows, or merge it into the first)";
 
+// Counts the documents of a text and where each starts, without building nodes.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& m) override { starts.push_back(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) {
+  const bool given = c.text && path == c.file;
+  if (given) {
+    // the text is given: nothing to check on disk
+  } else if (fs::is_directory(path, ec)) {
     c.error(Pos{path, 1, 1}, "is a directory, not a YAML file (give the spec file itself, e.g. " +
                                  (fs::path(path) / "spec.yaml").string() + ")");
     return false;
-  }
-  if (!fs::is_regular_file(path, ec)) {
+  } else if (!fs::is_regular_file(path, ec)) {
     c.error(Pos{path, 0, 0},
             fs::is_symlink(fs::symlink_status(path, ec)) ? "file not found (a dangling symlink)" : "file not found");
     return false;
   }
-  std::vector<YAML::Node> docs;
   std::string text;
   try {
-    text = read_file(path);
+    text = given ? *c.text : read_file(path);
     // Before parsing: garbage in a second document is reported as what it is.
     if (int second = second_document_line(text); second > 0) {
       c.error(Pos{path, second, 1}, kSecondDocument);
       return false;
     }
-    docs = YAML::LoadAll(text);
+    // At most two documents are looked at: yaml-cpp's parser (0.7) reads a stray ',' at the top
+    // level as endless empty documents without moving on, so YAML::LoadAll never returns on
+    // ", x" and takes all memory (found by the spec fuzzer, tests/fuzz/corpus/spec/).
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts docs;
+    while (docs.starts.size() < 2 && parser.HandleNextDocument(docs)) {
+    }
+    if (docs.starts.size() > 1) {
+      const YAML::Mark& m = docs.starts[1];
+      if (m.pos == docs.starts[0].pos)
+        c.error(Pos{path, m.line + 1, m.column + 1},
+                "YAML syntax error: nothing can be read here (a ',' outside [ ] or { }?)");
+      else
+        c.error(Pos{path, m.line + 1, m.column + 1}, kSecondDocument);
+      return false;
+    }
+    out = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     c.error(Pos{path, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
     return false;
@@ -442,11 +475,6 @@ bool load_yaml(const Ctx& c, const std::string& path, YAML::Node& out) {
     c.error(Pos{path, 0, 0}, std::string("cannot read: ") + e.what());
     return false;
   }
-  if (docs.size() > 1) {
-    c.error(c.pos(docs[1], Pos{path, 1, 1}), kSecondDocument);
-    return false;
-  }
-  out = docs.empty() ? YAML::Node() : docs[0];
   size_t before = c.errors->size();
   check_tags(c, out, Pos{path, 1, 1});
   return c.errors->size() == before;
@@ -601,7 +629,7 @@ void parse_cluster(const Ctx& c, Spec& s, const Entry& e) {
       Discovery& di = cl.discovery;
       if (get_str(c, *dm, "method", di.method, &p) &&
           std::find(kMethods.begin(), kMethods.end(), di.method) == kMethods.end())
-        c.error(p, "cluster.discovery.method: unknown method '" + di.method + "' (valid: " + join(kMethods) + ")");
+        c.error(p, "cluster.discovery.method: unknown method '" + di.method + "' (valid: " + join(kMethods, ", ") + ")");
       Pos method_pos = d->value_pos;
       if (const Entry* me = dm->get("method")) method_pos = me->value_pos;
       bool method_known = std::find(kMethods.begin(), kMethods.end(), di.method) != kMethods.end();
@@ -687,7 +715,7 @@ std::optional<Role> parse_role_file(const Ctx& c, const std::string& file) {
       c.error(svc_pos[i], idx("services", i) + ": '" + unit +
                               "' is not a systemd unit name (letters, digits, ':', '_', '.', '@', '-', not starting "
                               "with '-' or '.', ending in " +
-                              join(kUnitSuffixes) + ")");
+                              join(kUnitSuffixes, ", ") + ")");
   }
   return r;
 }
@@ -730,8 +758,8 @@ std::string check_format(const std::string& format) {
   const auto& known = known_formats();
   if (std::find(sup.begin(), sup.end(), format) != sup.end()) return "";
   if (std::find(known.begin(), known.end(), format) != known.end())
-    return "format '" + format + "' is not yet supported (supported: " + join(sup) + ")";
-  return "unknown format '" + format + "' (supported: " + join(sup) + ")";
+    return "format '" + format + "' is not yet supported (supported: " + join(sup, ", ") + ")";
+  return "unknown format '" + format + "' (supported: " + join(sup, ", ") + ")";
 }
 
 std::string format_extension(const std::string& format) {
@@ -763,7 +791,8 @@ std::string default_spec_path() {
 #endif
 }
 
-SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
+namespace {
+SpecResult parse_spec_impl(const std::string& path, const SpecOptions& opts, const std::string* text) {
   SpecResult r;
   Spec& s = r.spec;
   s.file = path;
@@ -773,13 +802,13 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
   s.roles_dir = spec_path(s, "roles");
   // Absolute, so that it names the same directory whatever the image build resolves it against.
   s.overlays_dir = fs::absolute(spec_path(s, "overlays")).lexically_normal().string();
-  Ctx c{path, &r.errors, &r.notes};
+  Ctx c{path, &r.errors, &r.notes, text};
 
   YAML::Node root;
   if (!load_yaml(c, path, root)) return r;
   Pos top{path, 1, 1};
   if (root.IsNull()) {
-    c.error(top, "the spec is empty (expected a map with keys: " + join(kTopKeys) + ")");
+    c.error(top, "the spec is empty (expected a map with keys: " + join(kTopKeys, ", ") + ")");
     return r;
   }
   auto m = as_map(c, root, c.pos(root, top), "", kTopKeys);
@@ -909,7 +938,7 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
           names.push_back(it->first);
         known_components = s.components.empty()
                                ? std::string("the spec defines none")
-                               : "defined in " + path + ": " + join(names) +
+                               : "defined in " + path + ": " + join(names, ", ") +
                                      (s.components.size() > names.size()
                                           ? ", ... and " + std::to_string(s.components.size() - names.size()) + " more"
                                           : "");
@@ -943,6 +972,14 @@ SpecResult parse_spec(const std::string& path, const SpecOptions& opts) {
     return a.pos.col < b.pos.col;
   });
   return r;
+}
+
+}  // namespace
+
+SpecResult parse_spec(const std::string& path, const SpecOptions& opts) { return parse_spec_impl(path, opts, nullptr); }
+
+SpecResult parse_spec_text(const std::string& text, const std::string& path, const SpecOptions& opts) {
+  return parse_spec_impl(path, opts, &text);
 }
 
 Spec load_spec(const std::string& path, const SpecOptions& opts) {

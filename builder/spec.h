@@ -141,6 +141,9 @@ struct SpecOptions {
   bool allow_outside_paths = false;
 };
 SpecResult parse_spec(const std::string& path, const SpecOptions& opts = {});
+// The same on `text` as the content of the spec file `path` (which need not exist; its directory
+// still anchors relative paths and roles_dir). For the fuzzer and tests of the grammar.
+SpecResult parse_spec_text(const std::string& text, const std::string& path, const SpecOptions& opts = {});
 
 // parse_spec, throwing mi::Error{first error's position, message (+ how many more)} when invalid.
 Spec load_spec(const std::string& path, const SpecOptions& opts = {});

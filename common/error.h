@@ -7,15 +7,6 @@
 
 namespace mi {
 
-struct Error : std::runtime_error {
-  std::string where;  // "spec.yaml:3:5", "mmdebstrap", "zoo.cfg", ... may be empty
-  std::string why;
-  Error(std::string where_, std::string why_)
-      : std::runtime_error(where_.empty() ? why_ : where_ + ": " + why_),
-        where(std::move(where_)),
-        why(std::move(why_)) {}
-};
-
 // `s` on one line: control characters (and DEL) escaped as \n, \t, \r, \0 or \xNN, so that a
 // value echoed in an error can never split it over several lines or hide in the terminal.
 inline std::string one_line(const std::string& s) {
@@ -38,6 +29,19 @@ inline std::string one_line(const std::string& s) {
   }
   return out;
 }
+
+// Every error is one line: `where` and `why` are kept with their control characters escaped
+// (one_line), whatever value a thrower quoted in them (a seed's, a metadata answer's, a
+// program's stderr), so that no input can split an error or forge a line of the log.
+struct Error : std::runtime_error {
+  std::string where;  // "spec.yaml:3:5", "mmdebstrap", "zoo.cfg", ... may be empty
+  std::string why;
+  Error(const std::string& where_, const std::string& why_)
+      : std::runtime_error(where_.empty() ? one_line(why_) : one_line(where_) + ": " + one_line(why_)),
+        where(one_line(where_)),
+        why(one_line(why_)) {}
+};
+
 
 // At most `max` items of `v` joined by ", ", then "... and N more": error messages stay short
 // whatever the size of the list they quote.

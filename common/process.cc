@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 extern char** environ;
 
@@ -27,11 +28,7 @@ std::string tail(const std::string& s, size_t n) {
   return "..." + s.substr(s.size() - n);
 }
 
-std::string joined(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
-  return s;
-}
+std::string joined(const std::vector<std::string>& argv) { return join(argv, " "); }
 
 // Blocks SIGPIPE in the calling thread for its lifetime; on exit, consumes a SIGPIPE that became
 // pending meanwhile (raised by our writes to a closed pipe) and restores the mask.

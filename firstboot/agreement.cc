@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 namespace {
@@ -115,12 +116,18 @@ Ensemble ensemble_from_json(const std::string& json, const std::string& where) {
   if (!j.is_object() || !j.contains("servers") || !j["servers"].is_array())
     throw Error(where, "ensemble has no \"servers\" array");
   Ensemble e;
-  e.decided_by = j.value("decided_by", "");
-  try {
+  try {  // (a field of another type is a type_error: an error of ours, as is a malformed entry)
+    e.decided_by = j.value("decided_by", "");
     for (const auto& s : j["servers"])
       e.members.push_back({s.at("myid").get<int>(), s.value("name", ""), s.at("address").get<std::string>()});
   } catch (const nlohmann::json::exception& ex) {
     throw Error(where, std::string("bad ensemble server entry: ") + ex.what());
+  }
+  // The addresses go into zoo.cfg lines and the names into logs and status: an address is an
+  // IP literal, a name one line of printable text (the KV store is written over the network).
+  for (const auto& m : e.members) {
+    if (!is_ip(m.address)) throw Error(where, "ensemble address '" + m.address + "' is not an IP address");
+    if (m.name != one_line(m.name)) throw Error(where, "ensemble name '" + m.name + "' has control characters");
   }
   std::sort(e.members.begin(), e.members.end(), [](auto& a, auto& b) { return a.myid < b.myid; });
   std::set<std::string> addrs;
@@ -170,7 +177,7 @@ std::string zk_url(const Ensemble& e, int client_port, const std::string& path) 
   std::string s = "zk://";
   for (size_t i = 0; i < e.members.size(); i++) {
     const auto& a = e.members[i].address;
-    s += (i ? "," : "") + (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(client_port);
+    s += (i ? "," : "") + host_port(a, client_port);
   }
   return s + path;
 }

@@ -246,7 +246,8 @@ std::string replay_state_to_json(const BeaconFilter& f) {
 
 void load_replay_state(BeaconFilter& f, const std::string& json, const std::string& where) {
   nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("version", 0) != 1 || !j.contains("highest") ||
+  // (a "version" of another type, e.g. [1], is not version 1: j.value() would throw a type_error)
+  if (j.is_discarded() || !j.is_object() || !j.contains("version") || j["version"] != 1 || !j.contains("highest") ||
       !j["highest"].is_object())
     throw Error(where, "not a beacon replay state (want {\"version\":1,\"highest\":{ADDRESS: SEQUENCE}})");
   for (auto& [addr, v] : j["highest"].items()) {

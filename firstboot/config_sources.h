@@ -70,6 +70,14 @@ void parse_user_data(const std::string& text, const std::string& where, ConfigLa
 ConfigLayer read_ec2_metadata(const std::string& base_url, int timeout_ms = 1000);
 // OpenStack: GET /openstack/latest/meta_data.json and /openstack/latest/user_data.
 ConfigLayer read_openstack_metadata(const std::string& base_url, int timeout_ms = 1000);
+// The metadata services' answers, interpreted apart from the requests (pure; fuzzed by
+// tests/fuzz/metadata_fuzz.cc). ec2_token_answer: the IMDSv2 session token, or nullopt when
+// the answer is not one (not IMDSv2). metadata_answer: the body of a 200; nullopt for a 404
+// when `optional`; else mi::Error{where, "<service> metadata answered HTTP N"}.
+struct HttpResponse;
+std::optional<std::string> ec2_token_answer(const HttpResponse& r);
+std::optional<std::string> metadata_answer(const HttpResponse& r, const std::string& where, bool optional,
+                                           const std::string& service);
 
 // The kernel command line: mi.role= mi.cluster= mi.dc= mi.control_count= mi.discovery=
 // mi.peers=a,b,c mi.wan_join=a,b mi.node= mi.address= mi.iface= (also mi.dns_name=,

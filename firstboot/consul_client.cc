@@ -14,16 +14,6 @@ HttpResponse call(const ConsulAgent& a, const std::string& method, const std::st
   return http_request(method, a.base + path, body, {}, a.timeout_ms);
 }
 
-HttpResponse call_ok(const ConsulAgent& a, const std::string& method, const std::string& path,
-                     const std::string& body = "") {
-  auto r = call(a, method, path, body);
-  if (r.status != 200) {
-    std::string b = r.body.size() > 300 ? r.body.substr(0, 300) + "..." : r.body;
-    throw Error(a.base + path, "HTTP " + std::to_string(r.status) + ": " + b);
-  }
-  return r;
-}
-
 nlohmann::json parse(const std::string& body, const std::string& where) {
   try {
     return nlohmann::json::parse(body);
@@ -34,22 +24,15 @@ nlohmann::json parse(const std::string& body, const std::string& where) {
 
 }  // namespace
 
-std::string strip_port(const std::string& hp) {
-  if (!hp.empty() && hp[0] == '[') {
-    auto e = hp.find(']');
-    return e == std::string::npos ? hp : hp.substr(1, e - 1);
-  }
-  auto c = hp.rfind(':');
-  if (c == std::string::npos || hp.find(':') != c) return hp;  // no port, or a bare IPv6 literal
-  return hp.substr(0, c);
+std::string consul_leader_answer(const HttpResponse& r, const std::string& where) {
+  if (r.status == 500) return "";  // "No cluster leader"
+  if (r.status != 200) throw Error(where, "HTTP " + std::to_string(r.status));
+  auto j = parse(r.body, where);
+  return j.is_string() ? j.get<std::string>() : "";
 }
 
 std::string consul_leader(const ConsulAgent& a) {
-  auto r = call(a, "GET", "/v1/status/leader");
-  if (r.status == 500) return "";  // "No cluster leader"
-  if (r.status != 200) throw Error(a.base + "/v1/status/leader", "HTTP " + std::to_string(r.status));
-  auto j = parse(r.body, "/v1/status/leader");
-  return j.is_string() ? j.get<std::string>() : "";
+  return consul_leader_answer(call(a, "GET", "/v1/status/leader"), a.base + "/v1/status/leader");
 }
 
 std::vector<std::string> parse_consul_peers(const std::string& json) {
@@ -61,34 +44,64 @@ std::vector<std::string> parse_consul_peers(const std::string& json) {
   return out;
 }
 
-std::vector<std::string> consul_peers(const ConsulAgent& a) {
-  auto r = call(a, "GET", "/v1/status/peers");
+std::vector<std::string> consul_peers_answer(const HttpResponse& r, const std::string& where) {
   if (r.status == 500) return {};
-  if (r.status != 200) throw Error(a.base + "/v1/status/peers", "HTTP " + std::to_string(r.status));
+  if (r.status != 200) throw Error(where, "HTTP " + std::to_string(r.status));
   return parse_consul_peers(r.body);
+}
+
+std::vector<std::string> consul_peers(const ConsulAgent& a) {
+  return consul_peers_answer(call(a, "GET", "/v1/status/peers"), a.base + "/v1/status/peers");
 }
 
 std::vector<ConsulMember> parse_consul_members(const std::string& json) {
   auto j = parse(json, "/v1/agent/members");
   if (!j.is_array()) throw Error("/v1/agent/members", "expected a JSON array");
   std::vector<ConsulMember> out;
+  // Fields of another type than Consul gives them are errors, not nlohmann type_errors.
+  const std::string where = "/v1/agent/members";
+  auto str = [&](const nlohmann::json& o, const char* k) -> std::string {
+    if (!o.contains(k) || o[k].is_null()) return "";
+    if (!o[k].is_string()) throw Error(where, std::string(k) + " is not a string");
+    return o[k].get<std::string>();
+  };
+  auto num = [&](const nlohmann::json& o, const char* k) -> int {
+    if (!o.contains(k) || o[k].is_null()) return 0;
+    if (!o[k].is_number_integer() || o[k].get<int64_t>() < 0 || o[k].get<int64_t>() > 65535)
+      throw Error(where, std::string(k) + " is not a number from 0 to 65535");
+    return int(o[k].get<int64_t>());
+  };
   for (const auto& m : j) {
+    if (!m.is_object()) throw Error(where, "expected a JSON array of objects");
     ConsulMember c;
-    c.name = m.value("Name", "");
-    c.address = m.value("Addr", "");
-    c.port = m.value("Port", 0);
-    c.status = m.value("Status", 0);
+    c.name = str(m, "Name");
+    c.address = str(m, "Addr");
+    c.port = num(m, "Port");
+    c.status = num(m, "Status");
     if (m.contains("Tags") && m["Tags"].is_object()) {
-      c.role = m["Tags"].value("role", "");
-      c.datacenter = m["Tags"].value("dc", "");
+      c.role = str(m["Tags"], "role");
+      c.datacenter = str(m["Tags"], "dc");
     }
     out.push_back(std::move(c));
   }
   return out;
 }
 
+void consul_ok_answer(const HttpResponse& r, const std::string& where) {
+  if (r.status != 200) {
+    std::string b = r.body.size() > 300 ? r.body.substr(0, 300) + "..." : r.body;
+    throw Error(where, "HTTP " + std::to_string(r.status) + ": " + b);
+  }
+}
+
+std::vector<ConsulMember> consul_members_answer(const HttpResponse& r, const std::string& where) {
+  consul_ok_answer(r, where);
+  return parse_consul_members(r.body);
+}
+
 std::vector<ConsulMember> consul_members(const ConsulAgent& a, bool wan) {
-  return parse_consul_members(call_ok(a, "GET", wan ? "/v1/agent/members?wan=1" : "/v1/agent/members").body);
+  const std::string path = wan ? "/v1/agent/members?wan=1" : "/v1/agent/members";
+  return consul_members_answer(call(a, "GET", path), a.base + path);
 }
 
 bool consul_reachable(const ConsulAgent& a) {
@@ -99,28 +112,38 @@ bool consul_reachable(const ConsulAgent& a) {
   }
 }
 
-bool consul_kv_cas(const ConsulAgent& a, const std::string& key, const std::string& value, uint64_t index) {
-  auto r = call_ok(a, "PUT", "/v1/kv/" + key + "?cas=" + std::to_string(index), value);
+bool consul_cas_answer(const HttpResponse& r, const std::string& where) {
+  consul_ok_answer(r, where);
   auto b = r.body;
   while (!b.empty() && (b.back() == '\n' || b.back() == ' ')) b.pop_back();
   if (b == "true") return true;
   if (b == "false") return false;
-  throw Error(a.base + "/v1/kv/" + key, "unexpected answer to a check-and-set: " + b);
+  throw Error(where, "unexpected answer to a check-and-set: " + b);
 }
 
-std::optional<std::string> consul_kv_get(const ConsulAgent& a, const std::string& key) {
-  auto r = call(a, "GET", "/v1/kv/" + key + "?raw");
+bool consul_kv_cas(const ConsulAgent& a, const std::string& key, const std::string& value, uint64_t index) {
+  return consul_cas_answer(call(a, "PUT", "/v1/kv/" + key + "?cas=" + std::to_string(index), value),
+                           a.base + "/v1/kv/" + key);
+}
+
+std::optional<std::string> consul_kv_answer(const HttpResponse& r, const std::string& where) {
   if (r.status == 404) return std::nullopt;
-  if (r.status != 200) throw Error(a.base + "/v1/kv/" + key, "HTTP " + std::to_string(r.status) + ": " + r.body);
+  if (r.status != 200) throw Error(where, "HTTP " + std::to_string(r.status) + ": " + r.body);
   return r.body;
 }
 
+std::optional<std::string> consul_kv_get(const ConsulAgent& a, const std::string& key) {
+  return consul_kv_answer(call(a, "GET", "/v1/kv/" + key + "?raw"), a.base + "/v1/kv/" + key);
+}
+
 void consul_register_service(const ConsulAgent& a, const std::string& definition_json) {
-  call_ok(a, "PUT", "/v1/agent/service/register", definition_json);
+  consul_ok_answer(call(a, "PUT", "/v1/agent/service/register", definition_json),
+                   a.base + "/v1/agent/service/register");
 }
 
 void consul_join(const ConsulAgent& a, const std::string& address, bool wan) {
-  call_ok(a, "PUT", "/v1/agent/join/" + address + (wan ? "?wan=1" : ""));
+  const std::string path = "/v1/agent/join/" + address + (wan ? "?wan=1" : "");
+  consul_ok_answer(call(a, "PUT", path), a.base + path);
 }
 
 }  // namespace mi::firstboot

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "common/net.h"
+#include "firstboot/http.h"
+
 namespace mi::firstboot {
 
 struct ConsulAgent {
@@ -48,9 +51,17 @@ void consul_join(const ConsulAgent& a, const std::string& address, bool wan);
 
 // Parsers, separate for tests: /v1/status/peers and /v1/agent/members bodies.
 std::vector<std::string> parse_consul_peers(const std::string& json);
+// The interpretation of each answer, apart from the request (pure, fuzzed by
+// tests/fuzz/consul_fuzz.cc): `where` is the URL asked. A refusal is an mi::Error of one line
+// (an answer's body is quoted shortened and escaped); nothing else is thrown.
+std::string consul_leader_answer(const HttpResponse& r, const std::string& where);
+std::vector<std::string> consul_peers_answer(const HttpResponse& r, const std::string& where);
+std::vector<ConsulMember> consul_members_answer(const HttpResponse& r, const std::string& where);
+bool consul_cas_answer(const HttpResponse& r, const std::string& where);
+std::optional<std::string> consul_kv_answer(const HttpResponse& r, const std::string& where);
+void consul_ok_answer(const HttpResponse& r, const std::string& where);
 std::vector<ConsulMember> parse_consul_members(const std::string& json);
 
-// "10.0.0.11:8300" / "[fd00::1]:8300" → "10.0.0.11" / "fd00::1".
-std::string strip_port(const std::string& host_port);
+// strip_port: common/net.h
 
 }  // namespace mi::firstboot

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "firstboot/writers.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 
@@ -35,7 +36,7 @@ namespace {
 // when the tests shift ports.
 std::string join_entry(const std::string& addr, int port, int default_port) {
   if (port == default_port) return addr;
-  return (addr.find(':') != std::string::npos ? "[" + addr + "]" : addr) + ":" + std::to_string(port);
+  return host_port(addr, port);
 }
 
 }  // namespace

@@ -18,11 +18,6 @@
 namespace mi::firstboot {
 namespace {
 
-bool is_ip_literal(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
 std::string join_addresses(const std::vector<Peer>& peers) {
   std::string s;
   for (auto& p : peers) s += (s.empty() ? "" : ", ") + (p.address.empty() ? p.name : p.address);
@@ -42,7 +37,7 @@ std::vector<Peer> static_peers(const NodeConfig& cfg) {
     std::string name = eq == std::string::npos ? "" : e.substr(0, eq);
     std::string addr = eq == std::string::npos ? e : e.substr(eq + 1);
     if (addr.empty()) throw Error("discovery.peers", "empty address in '" + e + "'");
-    if (!is_ip_literal(addr)) {  // a host name: its first address
+    if (!is_ip(addr)) {  // a host name: its first address
       if (name.empty()) name = addr;
       addr = resolve_addresses(addr).front();
     }
@@ -141,25 +136,6 @@ std::string interface_address(const std::string& name, std::string* which) {
 
 }  // namespace
 
-void split_host_port(const std::string& s, const std::string& where, std::string* host, int* port) {
-  std::string p;
-  if (!s.empty() && s[0] == '[') {
-    size_t close_b = s.find("]:");
-    if (close_b == std::string::npos) throw Error(where, "expected [IPv6]:PORT, got '" + s + "'");
-    *host = s.substr(1, close_b - 1);
-    p = s.substr(close_b + 2);
-  } else {
-    size_t colon = s.rfind(':');
-    if (colon == std::string::npos || s.find(':') != colon) throw Error(where, "expected HOST:PORT, got '" + s + "'");
-    *host = s.substr(0, colon);
-    p = s.substr(colon + 1);
-  }
-  if (host->empty() || p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(p) < 1 || std::stoi(p) > 65535)
-    throw Error(where, "expected HOST:PORT with a port 1..65535, got '" + s + "'");
-  *port = std::stoi(p);
-}
-
 DiscoveryResult discover_peers(const NodeConfig& cfg, Clock::time_point deadline, const BeaconOptions& beacon) {
   DiscoveryResult r;
   r.method = cfg.discovery;
@@ -206,7 +182,7 @@ DiscoveryResult discover_peers(const NodeConfig& cfg, Clock::time_point deadline
 
 AddressChoice choose_bind_address(const NodeConfig& cfg, const std::vector<Peer>& peers) {
   if (!cfg.address.empty()) {
-    if (!is_ip_literal(cfg.address)) throw Error("address", "'" + cfg.address + "' is not an IP address");
+    if (!is_ip(cfg.address)) throw Error("address", "'" + cfg.address + "' is not an IP address");
     return {cfg.address, "named by " + provenance_of(cfg, "address")};
   }
   if (!cfg.interface.empty()) {

@@ -13,6 +13,7 @@
 
 #include "firstboot/beacon.h"
 #include "firstboot/node_config.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 
@@ -164,7 +165,6 @@ AddressChoice choose_bind_address(const NodeConfig& cfg, const std::vector<Peer>
 // on a UDP socket picks the route and sends nothing.
 std::string route_source_address(const std::string& peer);
 
-// "10.0.0.1:7946" / "[fd00::1]:7946" → host, port. Throws mi::Error{where, ...}.
-void split_host_port(const std::string& s, const std::string& where, std::string* host, int* port);
+// split_host_port, is_ip: common/net.h
 
 }  // namespace mi::firstboot

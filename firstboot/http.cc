@@ -1,120 +1,70 @@
-// The tiny HTTP/1.1 client (see http.h): resolve, connect with a deadline, send one request,
-// read until the server closes or Content-Length / the last chunk is reached.
+// The HTTP client of http.h over libcurl: one easy handle per request, plain HTTP only, no
+// redirects, no proxy from the environment, the whole exchange bounded by the timeout and the
+// body by max_body. Headers are collected by a callback, names lower-cased.
 #include "firstboot/http.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <curl/curl.h>
 
-#include <cerrno>
-#include <chrono>
-#include <cstring>
+#include <cctype>
+#include <memory>
+#include <mutex>
 
 #include "common/error.h"
 
 namespace mi::firstboot {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-int ms_left(Clock::time_point deadline) {
-  auto d = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-  return d < 0 ? 0 : int(d);
-}
-
 std::string lower(std::string s) {
-  for (auto& c : s) c = char(tolower(static_cast<unsigned char>(c)));
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-// Connects a non-blocking socket to host:port, trying each resolved address until deadline.
-int connect_to(const HttpUrl& u, const std::string& url, Clock::time_point deadline) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = AF_UNSPEC;
-  addrinfo* res = nullptr;
-  int rc = getaddrinfo(u.host.c_str(), std::to_string(u.port).c_str(), &hints, &res);
-  if (rc != 0) throw Error(url, std::string("cannot resolve host: ") + gai_strerror(rc));
-  std::string last = "no address";
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) {
-      last = strerror(errno);
-      continue;
-    }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-      freeaddrinfo(res);
-      return fd;
-    }
-    if (errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      int n = poll(&p, 1, ms_left(deadline));
-      if (n == 1) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        if (err == 0) {
-          freeaddrinfo(res);
-          return fd;
-        }
-        last = strerror(err);
-      } else {
-        last = "connect timed out";
-      }
-    } else {
-      last = strerror(errno);
-    }
-    close(fd);
+struct Exchange {
+  HttpResponse* resp;
+  size_t max_body;
+  bool too_large = false;
+};
+
+size_t on_body(char* p, size_t size, size_t n, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  const size_t len = size * n;
+  if (x->resp->body.size() + len > x->max_body) {
+    x->too_large = true;
+    return 0;  // libcurl stops with CURLE_WRITE_ERROR
   }
-  freeaddrinfo(res);
-  throw Error(url, "cannot connect: " + last);
+  x->resp->body.append(p, len);
+  return len;
 }
 
-void send_all(int fd, const std::string& data, const std::string& url, Clock::time_point deadline) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += size_t(n);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) throw Error(url, std::string("send: ") + strerror(errno));
-    pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, ms_left(deadline)) == 0) throw Error(url, "timed out sending the request");
+size_t on_header(char* p, size_t size, size_t n, void* user) {
+  auto* x = static_cast<Exchange*>(user);
+  const size_t len = size * n;
+  std::string line(p, len);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+  if (line.rfind("HTTP/", 0) == 0) {
+    x->resp->headers.clear();  // a new response (after a 1xx): its headers only
+    return len;
   }
+  size_t colon = line.find(':');
+  if (colon == std::string::npos) return len;
+  std::string value = line.substr(colon + 1);
+  value.erase(0, value.find_first_not_of(" \t"));
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  x->resp->headers[lower(line.substr(0, colon))] = value;
+  return len;
 }
 
-// Decodes a chunked body; returns false while incomplete. Throws on a malformed one.
-bool dechunk(const std::string& in, std::string* out, const std::string& url) {
-  out->clear();
-  size_t pos = 0;
-  for (;;) {
-    size_t eol = in.find("\r\n", pos);
-    if (eol == std::string::npos) return false;
-    std::string size_line = in.substr(pos, eol - pos);
-    size_t semi = size_line.find(';');
-    if (semi != std::string::npos) size_line.resize(semi);
-    size_t size = 0;
-    try {
-      size = std::stoul(size_line, nullptr, 16);
-    } catch (...) {
-      throw Error(url, "malformed chunked body");
-    }
-    pos = eol + 2;
-    if (size == 0) return in.find("\r\n", pos) != std::string::npos;  // trailers end with an empty line
-    if (in.size() < pos + size + 2) return false;
-    out->append(in, pos, size);
-    pos += size + 2;
-  }
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw Error("libcurl", "curl_global_init failed");
+  });
+}
+
+bool header_safe(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
 }
 
 }  // namespace
@@ -153,103 +103,73 @@ HttpUrl parse_http_url(const std::string& url) {
 }
 
 HttpResponse http_request(const std::string& method, const std::string& url, const std::string& body,
-                          const std::map<std::string, std::string>& headers, int timeout_ms) {
-  HttpUrl u = parse_http_url(url);
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  Fd sock{connect_to(u, url, deadline)};
-
-  std::string host_hdr = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-  if (u.port != 80) host_hdr += ":" + std::to_string(u.port);
-  std::string req = method + " " + u.target + " HTTP/1.1\r\nHost: " + host_hdr + "\r\nConnection: close\r\n";
-  bool has_len = false;
-  for (auto& [k, v] : headers) {
-    if (lower(k) == "content-length") has_len = true;
-    req += k + ": " + v + "\r\n";
+                          const std::map<std::string, std::string>& headers, int timeout_ms, size_t max_body) {
+  parse_http_url(url);  // http:// with a host and a valid port, or an error naming the URL
+  for (char c : method)
+    if (!std::isupper(static_cast<unsigned char>(c))) throw Error(url, "bad HTTP method '" + one_line(method) + "'");
+  global_init();
+  std::unique_ptr<CURL, void (*)(CURL*)> h(curl_easy_init(), curl_easy_cleanup);
+  if (!h) throw Error(url, "curl_easy_init failed");
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> list(nullptr, curl_slist_free_all);
+  auto add = [&](const std::string& line) {
+    curl_slist* l = curl_slist_append(list.get(), line.c_str());
+    if (!l) throw Error(url, "out of memory");
+    list.release();
+    list.reset(l);
+  };
+  bool has_type = false;
+  for (const auto& [k, v] : headers) {
+    if (k.empty() || !header_safe(k) || !header_safe(v) || k.find(':') != std::string::npos)
+      throw Error(url, "bad HTTP header '" + one_line(k) + "'");
+    if (lower(k) == "content-type") has_type = true;
+    add(k + ": " + v);
   }
-  if (!has_len && (method != "GET" || !body.empty())) req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
-  send_all(sock.fd, req, url, deadline);
+  if (!has_type) add("Content-Type:");  // none rather than libcurl's form-urlencoded
+  add("Expect:");                      // no 100-continue round trip
 
-  std::string in;
   HttpResponse resp;
-  size_t header_end = std::string::npos;
-  long content_length = -1;
-  bool chunked = false;
-  char buf[16384];
-  for (;;) {
-    if (header_end != std::string::npos) {
-      std::string rest = in.substr(header_end);
-      if (chunked) {
-        if (dechunk(rest, &resp.body, url)) return resp;
-      } else if (content_length >= 0 && rest.size() >= size_t(content_length)) {
-        resp.body = rest.substr(0, size_t(content_length));
-        return resp;
-      } else if (resp.status == 204 || resp.status == 304 || method == "HEAD") {
-        return resp;
-      }
-    }
-    pollfd p{sock.fd, POLLIN, 0};
-    int pr = poll(&p, 1, ms_left(deadline));
-    if (pr == 0) throw Error(url, "timed out after " + std::to_string(timeout_ms) + " ms");
-    if (pr < 0) {
-      if (errno == EINTR) continue;
-      throw Error(url, std::string("poll: ") + strerror(errno));
-    }
-    ssize_t n = recv(sock.fd, buf, sizeof buf, 0);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      throw Error(url, std::string("recv: ") + strerror(errno));
-    }
-    if (n == 0) {  // closed by the server
-      if (header_end == std::string::npos) throw Error(url, "connection closed before a complete response");
-      if (chunked || content_length >= 0) throw Error(url, "connection closed in the middle of the body");
-      resp.body = in.substr(header_end);
-      return resp;
-    }
-    in.append(buf, size_t(n));
-    if (header_end == std::string::npos) {
-      size_t e = in.find("\r\n\r\n");
-      if (e == std::string::npos) {
-        if (in.size() > 65536) throw Error(url, "response headers too long");
-        continue;
-      }
-      header_end = e + 4;
-      std::string head = in.substr(0, e);
-      size_t line_end = head.find("\r\n");
-      std::string status_line = head.substr(0, line_end);
-      // "HTTP/1.1 200 OK"
-      if (status_line.compare(0, 5, "HTTP/") != 0 || status_line.size() < 12)
-        throw Error(url, "not an HTTP response: '" + status_line.substr(0, 40) + "'");
-      try {
-        resp.status = std::stoi(status_line.substr(9, 3));
-      } catch (...) {
-        throw Error(url, "bad status line '" + status_line + "'");
-      }
-      size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
-      while (pos < head.size()) {
-        size_t eol = head.find("\r\n", pos);
-        if (eol == std::string::npos) eol = head.size();
-        std::string line = head.substr(pos, eol - pos);
-        pos = eol + 2;
-        size_t colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        std::string name = lower(line.substr(0, colon));
-        std::string value = line.substr(colon + 1);
-        value.erase(0, value.find_first_not_of(" \t"));
-        while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
-        resp.headers[name] = value;
-      }
-      if (auto it = resp.headers.find("transfer-encoding"); it != resp.headers.end())
-        chunked = lower(it->second).find("chunked") != std::string::npos;
-      if (auto it = resp.headers.find("content-length"); it != resp.headers.end() && !chunked) {
-        try {
-          content_length = std::stol(it->second);
-        } catch (...) {
-          throw Error(url, "bad Content-Length '" + it->second + "'");
-        }
-      }
-    }
+  Exchange x{&resp, max_body};
+  char err[CURL_ERROR_SIZE] = "";
+  CURL* c = h.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(timeout_ms));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, long(timeout_ms));
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(max_body));
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+  if (method == "HEAD") {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (method != "GET" || !body.empty()) {
+    // POSTFIELDS sends the body with its Content-Length (0 included); the method is ours.
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
+    if (method != "POST") curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list.get());
+
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    const std::string detail = one_line(*err ? err : curl_easy_strerror(rc));
+    if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+      throw Error(url, "response larger than " + std::to_string(max_body) + " bytes");
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      throw Error(url, "timed out after " + std::to_string(timeout_ms) + " ms (" + detail + ")");
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+      throw Error(url, "cannot connect: " + detail);
+    throw Error(url, detail);
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  resp.status = int(status);
+  return resp;
 }
 
 }  // namespace mi::firstboot

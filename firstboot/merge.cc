@@ -15,6 +15,7 @@
 #include "firstboot/cluster_rules.h"
 #include "firstboot/config_sources.h"
 #include "firstboot/discovery.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 namespace {
@@ -23,11 +24,6 @@ bool valid_chars(const std::string& s, const char* extra) {
   for (char c : s)
     if (!isalnum(static_cast<unsigned char>(c)) && !strchr(extra, c)) return false;
   return !s.empty();
-}
-
-bool is_ip(const std::string& s) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
 }
 
 // The secret in `path`, trimmed; "" when the file does not exist (yet) or holds nothing, so

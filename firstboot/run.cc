@@ -3,9 +3,8 @@
 // steps already done are replayed cheaply. Also the helpers the steps share (run_context.h),
 // the WriterInput of a node's committed state, and sd_notify.
 #include <pwd.h>
-#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include "common/error.h"
 #include "firstboot/beacon.h"
 #include "firstboot/run_context.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 
@@ -109,12 +109,6 @@ void ensure_dir(const std::string& dir, const std::string& owner, mode_t mode) {
   }
 }
 
-std::string join_list(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
-}
-
 }  // namespace detail
 
 namespace {
@@ -148,26 +142,14 @@ NodeConfig load_config_for(const FirstbootOptions& opts) {
     int port = 0;
     split_host_port(cfg.beacon_group, "beacon_group", &host, &port);
     port = (port + opts.port_offset - 1) % 65535 + 1;
-    cfg.beacon_group = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    cfg.beacon_group = host_port(host, port);
   }
   return cfg;
 }
 
 void sd_notify_message(const std::string& message) {
-  const char* path = getenv("NOTIFY_SOCKET");
-  if (!path || !*path) return;
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  size_t len = strlen(path);
-  if (len >= sizeof sa.sun_path) return;
-  memcpy(sa.sun_path, path, len);
-  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';  // abstract socket
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  // Best effort by design: systemd not listening must not stop first boot.
-  (void)sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
-               socklen_t(offsetof(sockaddr_un, sun_path) + len));
-  close(fd);
+  // Best effort by design: systemd not listening (or no $NOTIFY_SOCKET) must not stop first boot.
+  (void)sd_notify(0, message.c_str());
 }
 
 Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/strings.h"
 #include "firstboot/consul_client.h"
 #include "firstboot/discovery.h"
 #include "firstboot/service_runner.h"
@@ -66,7 +67,6 @@ void note_beacons(Context& c);
 // A directory a service writes to, owned by its user when systemd runs it as that user.
 void ensure_dir(const std::string& dir, const std::string& owner, mode_t mode);
 
-std::string join_list(const std::vector<std::string>& v, const char* sep = ", ");
 
 // Starts the beacon agent (every discovery method but cloud) if it does not run yet.
 void start_beacon_agent(Context& c, const std::vector<std::string>& listed);

@@ -21,6 +21,8 @@ void parse_openstack_meta(const std::string& text, const std::string& where, Con
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(where + ":byte " + std::to_string(e.byte), std::string("not valid JSON: ") + e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range: a number too large (1e999)
+    throw Error(where, std::string("not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw Error(where, "meta_data.json must be a JSON object");
   auto str = [&](const nlohmann::json& v, const std::string& field) -> std::string {

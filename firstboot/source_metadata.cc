@@ -16,6 +16,23 @@ std::string trim_slash(std::string s) {
 
 }  // namespace
 
+std::optional<std::string> ec2_token_answer(const HttpResponse& r) {
+  if (r.status != 200 || r.body.empty()) return std::nullopt;  // not IMDSv2 (e.g. an OpenStack service)
+  // The token goes back in a request header: printable ASCII only (a CR/LF in it would add
+  // headers of the answerer's choosing). Anything else is not an IMDSv2 token.
+  for (unsigned char c : r.body)
+    if (c < 0x21 || c > 0x7e) return std::nullopt;
+  if (r.body.size() > 1024) return std::nullopt;
+  return r.body;
+}
+
+std::optional<std::string> metadata_answer(const HttpResponse& r, const std::string& where, bool optional,
+                                           const std::string& service) {
+  if (r.status == 200) return r.body;
+  if (r.status == 404 && optional) return std::nullopt;
+  throw Error(where, service + " metadata answered HTTP " + std::to_string(r.status));
+}
+
 ConfigLayer read_ec2_metadata(const std::string& base_url, int timeout_ms) {
   ConfigLayer L;
   L.source = "ec2";
@@ -28,15 +45,13 @@ ConfigLayer read_ec2_metadata(const std::string& base_url, int timeout_ms) {
   } catch (const Error&) {
     return L;  // nothing there: not EC2 (or no metadata service at all)
   }
-  if (tok.status != 200 || tok.body.empty()) return L;  // not IMDSv2 (e.g. an OpenStack service)
+  std::optional<std::string> token = ec2_token_answer(tok);
+  if (!token) return L;
   L.present = true;
-  const std::map<std::string, std::string> auth = {{"X-aws-ec2-metadata-token", tok.body}};
+  const std::map<std::string, std::string> auth = {{"X-aws-ec2-metadata-token", *token}};
   auto get = [&](const std::string& path, bool optional) -> std::optional<std::string> {
     const std::string url = base + path;
-    HttpResponse r = http_request("GET", url, "", auth, timeout_ms);
-    if (r.status == 200) return r.body;
-    if (r.status == 404 && optional) return std::nullopt;
-    throw Error(url, "EC2 metadata answered HTTP " + std::to_string(r.status));
+    return metadata_answer(http_request("GET", url, "", auth, timeout_ms), url, optional, "EC2");
   };
   const std::string md = "/latest/meta-data/";
   if (auto v = get(md + "instance-id", false)) L.instance_id.set(*v, base + md + "instance-id");
@@ -62,11 +77,8 @@ ConfigLayer read_openstack_metadata(const std::string& base_url, int timeout_ms)
   L.present = true;
   parse_openstack_meta(r.body, meta, &L);
   const std::string user = base + "/openstack/latest/user_data";
-  HttpResponse u = http_request("GET", user, "", {}, timeout_ms);
-  if (u.status == 200)
-    parse_user_data(u.body, user, &L);
-  else if (u.status != 404)
-    throw Error(user, "OpenStack metadata answered HTTP " + std::to_string(u.status));
+  if (auto u = metadata_answer(http_request("GET", user, "", {}, timeout_ms), user, true, "OpenStack"))
+    parse_user_data(*u, user, &L);
   return L;
 }
 

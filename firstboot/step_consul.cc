@@ -28,8 +28,8 @@ bool step_consul(Context& c, bool replay) {
       if (m.server() && m.alive()) seen.push_back(m.address);
     std::sort(seen.begin(), seen.end());
     *msg = "waiting for Consul leader: " + std::to_string(seen.size()) + " of " + std::to_string(c.cfg.control_count) +
-           " servers seen" + (seen.empty() ? "" : ": " + join_list(seen)) +
-           (server ? "" : " (client, joining " + join_list(in.join) + in.cloud_join + ")");
+           " servers seen" + (seen.empty() ? "" : ": " + join(seen, ", ")) +
+           (server ? "" : " (client, joining " + join(in.join, ", ") + in.cloud_join + ")");
     return false;
   });
   if (!ok) {
@@ -44,7 +44,7 @@ bool step_consul(Context& c, bool replay) {
     // only for the message
   }
   c.progress("done", std::string(server ? "server" : "client") + "; leader " + leader +
-                         (peers.empty() ? "" : "; raft peers " + join_list(peers)));
+                         (peers.empty() ? "" : "; raft peers " + join(peers, ", ")));
   return true;
 }
 

@@ -122,7 +122,7 @@ bool step_discover(Context& c, bool replay) {
                                 "datacenter, control_count, ports and secret the same on every node");
     std::string msg =
         "waiting for the control nodes to agree on the cluster configuration (" + c.cfg.discovery + "): " + dec.why;
-    if (!st.name_conflicts.empty()) msg += "; one name, several nodes: " + join_list(st.name_conflicts);
+    if (!st.name_conflicts.empty()) msg += "; one name, several nodes: " + join(st.name_conflicts, ", ");
     if (!v.send_error.empty()) msg += "; cannot send beacons: " + v.send_error;
     // Which kinds of beacons are being dropped (not how many: the line changes only when a
     // new kind appears), so that a node that hears nobody says why.
@@ -152,9 +152,9 @@ bool step_discover(Context& c, bool replay) {
   for (const auto& p : st.peers) addrs.push_back(p.address);
   c.progress("done",
              "address " + st.address + " (" + st.address_reason + "); " + dec.why +
-                 (addrs.empty() ? "" : "; peers " + join_list(addrs)) +
-                 (st.mismatched.empty() ? "" : "; not joined (other configuration): " + join_list(st.mismatched)) +
-                 (st.name_conflicts.empty() ? "" : "; one name, several nodes: " + join_list(st.name_conflicts)));
+                 (addrs.empty() ? "" : "; peers " + join(addrs, ", ")) +
+                 (st.mismatched.empty() ? "" : "; not joined (other configuration): " + join(st.mismatched, ", ")) +
+                 (st.name_conflicts.empty() ? "" : "; one name, several nodes: " + join(st.name_conflicts, ", ")));
   return true;
 }
 

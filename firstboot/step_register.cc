@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "firstboot/run_context.h"
+#include "common/net.h"
 
 namespace mi::firstboot::detail {
 
@@ -19,7 +20,7 @@ bool step_register(Context& c, bool replay) {
   ConsulAgent agent = c.consul;
   agent.timeout_ms = 10000;
   if (st.myid > 0) {
-    std::string hp = (st.address.find(':') != std::string::npos ? "[" + st.address + "]" : st.address) + ":" +
+    std::string hp = bracket_host(st.address) + ":" +
                      std::to_string(c.cfg.ports.zk_client);
     nlohmann::json def = {
         {"ID", "zookeeper"},
@@ -55,7 +56,7 @@ bool step_register(Context& c, bool replay) {
       std::string target = a;
       if (c.cfg.ports.consul_serf_wan != 8302)
         target =
-            (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(c.cfg.ports.consul_serf_wan);
+            host_port(a, c.cfg.ports.consul_serf_wan);
       try {
         ConsulAgent slow = c.consul;
         slow.timeout_ms = 15000;  // a join waits for the remote side
@@ -67,7 +68,7 @@ bool step_register(Context& c, bool replay) {
       }
     }
   }
-  c.progress("done", done.empty() ? "nothing to register" : join_list(done, "; "));
+  c.progress("done", done.empty() ? "nothing to register" : join(done, "; "));
   return true;
 }
 

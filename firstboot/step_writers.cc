@@ -31,8 +31,8 @@ void step_writers(Context& c, bool replay) {
   }
   if (replay) return;
   c.progress("done", std::to_string(files.size()) + " files (" + std::to_string(written.size()) + " written)" +
-                         (started.empty() ? "" : "; started " + join_list(started)) +
-                         (absent.empty() ? "" : "; not installed here: " + join_list(absent)));
+                         (started.empty() ? "" : "; started " + join(started, ", ")) +
+                         (absent.empty() ? "" : "; not installed here: " + join(absent, ", ")));
 }
 
 }  // namespace mi::firstboot::detail

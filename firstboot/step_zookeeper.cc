@@ -64,7 +64,7 @@ bool decide_or_read_ensemble(Context& c) {
   c.st.myid = my_id(e, c.st.address);  // by address only: a name proves nothing
   std::vector<std::string> m;
   for (const auto& x : e.members) m.push_back(std::to_string(x.myid) + "=" + x.address);
-  c.say("committed ensemble " + join_list(m) + (c.st.myid ? "; this node is myid " + std::to_string(c.st.myid) : ""));
+  c.say("committed ensemble " + join(m, ", ") + (c.st.myid ? "; this node is myid " + std::to_string(c.st.myid) : ""));
   c.save();  // committed before anything is written or started from it
   if (c.beacon) c.beacon->set_flags(kBeaconFlagCommitted);
   return true;

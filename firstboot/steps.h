@@ -80,7 +80,7 @@ int print_status(const std::string& state_dir, bool json, std::ostream& out);
 // timeouts). Returns 0 when every step is done, 3 otherwise.
 int print_console_status(const std::string& state_dir, const std::string& machine_id_file, std::ostream& out);
 
-// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if set.
+// sd_notify(3) from libsystemd: one datagram to $NOTIFY_SOCKET, if set; errors ignored.
 void sd_notify_message(const std::string& message);
 
 }  // namespace mi::firstboot

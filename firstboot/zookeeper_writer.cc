@@ -3,6 +3,7 @@
 // to srvr, mntr, ruok (what mi-firstboot and monitoring use).
 #include "common/error.h"
 #include "firstboot/writers.h"
+#include "common/net.h"
 
 namespace mi::firstboot {
 
@@ -31,7 +32,7 @@ std::vector<GeneratedFile> zookeeper_files(const WriterInput& in) {
       "autopurge.purgeInterval=24\n";
   // ensemble.members is sorted by myid (decide_ensemble / ensemble_from_json).
   for (const auto& m : in.ensemble.members) {
-    std::string host = m.address.find(':') != std::string::npos ? "[" + m.address + "]" : m.address;
+    std::string host = bracket_host(m.address);
     cfg += "server." + std::to_string(m.myid) + "=" + host + ":" + std::to_string(p.zk_peer) + ":" +
            std::to_string(p.zk_election) + "\n";
   }

@@ -2,6 +2,10 @@
 // every field written through common/endian.h.
 #include "formats/gpt.h"
 
+#include <zlib.h>
+
+#include <algorithm>
+
 #include <array>
 #include <cstring>
 
@@ -61,18 +65,14 @@ Uuid gpt_type_var() { return parse_uuid("4d21b016-b534-45c2-a9fb-5c16e091fd2d");
 Uuid gpt_type_bios_boot() { return parse_uuid("21686148-6449-6e6f-744e-656564454649"); }
 
 uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc) {
-  static const auto table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; i++) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+  // zlib's CRC-32, fed in pieces of at most 1 GiB (its length is a uInt).
+  while (n > 0) {
+    const uInt part = uInt(std::min<size_t>(n, size_t(1) << 30));
+    crc = uint32_t(::crc32(crc, p, part));
+    p += part;
+    n -= part;
+  }
+  return crc;
 }
 
 void put_guid(uint8_t* p, const Uuid& u) {

@@ -58,7 +58,7 @@ void put_guid(uint8_t* p, const Uuid& u);
 Uuid get_guid(const uint8_t* p);
 Uuid parse_uuid(const std::string& s);  // "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 
-// CRC-32 (IEEE 802.3, reflected, as GPT and zlib use).
+// CRC-32 (IEEE 802.3, reflected, as GPT uses it): zlib's crc32(), continuing from `crc`.
 uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0);
 
 }  // namespace mi

@@ -31,9 +31,9 @@ TEST_CASE("parsers: peers, members, strip_port") {
   CHECK_FALSE(m[1].server());
   CHECK_FALSE(m[1].alive());
   CHECK(m[1].datacenter == "dc1");
-  CHECK(strip_port("10.0.0.11:8300") == "10.0.0.11");
-  CHECK(strip_port("[fd00::1]:8300") == "fd00::1");
-  CHECK(strip_port("fd00::1") == "fd00::1");
+  CHECK(mi::strip_port("10.0.0.11:8300") == "10.0.0.11");
+  CHECK(mi::strip_port("[fd00::1]:8300") == "fd00::1");
+  CHECK(mi::strip_port("fd00::1") == "fd00::1");
   CHECK_THROWS_AS(parse_consul_peers("{"), mi::Error);
 }
 

@@ -280,17 +280,7 @@ TEST_CASE("address choice: config, interface, route to peers", "[discovery]") {
   a = choose_bind_address(c, {Peer{"me", "10.1.1.1", Role::control}, Peer{"p", "127.0.0.7", Role::control}});
   CHECK(a.address == "127.0.0.1");
   CHECK(a.why == "source address of the route to peer 127.0.0.7");
-
-  std::string h;
-  int port = 0;
-  split_host_port("239.255.77.77:7946", "g", &h, &port);
-  CHECK(h == "239.255.77.77");
-  CHECK(port == 7946);
-  split_host_port("[ff02::1]:7946", "g", &h, &port);
-  CHECK(h == "ff02::1");
-  CHECK_THROWS_AS(split_host_port("239.255.77.77", "g", &h, &port), mi::Error);
-  CHECK_THROWS_AS(split_host_port("239.255.77.77:0", "g", &h, &port), mi::Error);
-  CHECK_THROWS_AS(split_host_port("a:b:c", "g", &h, &port), mi::Error);
+  // (split_host_port: tests/common/net_test.cc)
 }
 
 TEST_CASE("beacon: interface by name, no address configured: the interface's address is named and used",

@@ -53,6 +53,17 @@ TEST_CASE("http: chunked bodies and statuses pass through", "[http]") {
   auto b = http_request("GET", srv.base_url() + "/missing");
   CHECK(b.status == 404);
   CHECK(b.body == "nope");
+  // The size bound: a body larger than max_body is an error, chunked or not.
+  CHECK_THROWS_WITH(http_request("GET", srv.base_url() + "/chunked", "", {}, 2000, 1000),
+                    Catch::Contains("larger than 1000 bytes"));
+  CHECK(http_request("GET", srv.base_url() + "/chunked", "", {}, 2000, big.size()).body == big);
+}
+
+TEST_CASE("http: a header value with CR/LF is refused, nothing is sent", "[http]") {
+  FixtureHttpServer srv([](const FixtureRequest&) { return FixtureReply{}; });
+  CHECK_THROWS_WITH(http_request("GET", srv.base_url() + "/", "", {{"X-aws-ec2-metadata-token", "t\r\nX-Evil: 1"}}),
+                    Catch::Contains("bad HTTP header"));
+  CHECK(srv.requests().empty());
 }
 
 TEST_CASE("http: timeouts and refused connections throw", "[http]") {
