@@ -517,8 +517,7 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
 // beacons on its period only. Deterministic: A beacons once (its period is a minute), then C
 // and, once A has seen C, D start; A handles C's beacon (and any answer to it) before it sees
 // D, so when A has seen D its `sent` says whether it answered C.
-TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, not by compute nodes",
-          "[beacon][live]") {
+TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, not by compute nodes", "[beacon][live]") {
   for (Role role : {Role::control, Role::all_in_one, Role::compute}) {
     BeaconOptions opts;
     opts.group = "239.255.77.77:" + std::to_string(test_port());
@@ -566,9 +565,9 @@ std::string genuine_beacon(const std::string& name, const std::string& addr, Rol
   m.address = addr;
   m.role = role;
   m.digest = f.digest;
-  m.timestamp_ms = uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+  m.timestamp_ms = uint64_t(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   m.sequence = sequence;
   return encode_beacon(m, f.key);
 }
