@@ -93,7 +93,8 @@ std::optional<ImageResult> reusable_result(const nlohmann::json& old, const Plan
         if (stages[i].at("key") != role.stages[i].key) return std::nullopt;
       ImageResult res;
       res.source_date_epoch = r.value("source_date_epoch", "");
-      for (const auto& [format, path] : role.outputs) {
+      for (const auto& [format_, path] : role.outputs) {
+        const std::string& format = format_;  // (clang 14 cannot capture a structured binding)
         std::string rel = fs::path(path).lexically_proximate(dir).string();
         auto a = std::find_if(r.at("artifacts").begin(), r.at("artifacts").end(),
                               [&](const nlohmann::json& x) { return x.at("path") == rel && x.at("format") == format; });

@@ -142,3 +142,16 @@ TEST_CASE("10,000 components and unknown references: fast, bounded, one line eac
         "roles/a.yaml:2:14: components[0]: unknown component 'nope0\\n' (defined in spec.yaml: c0, c1, c10, c100, "
         "c1000, c1001, c1002, c1003, c1004, c1005, ... and 9990 more)");
 }
+
+// Found by the spec fuzzer: yaml-cpp reads a ',' at the top level as endless empty documents,
+// so a loader that asks for all of them never returns (and takes all memory).
+TEST_CASE("a stray ',' at the top level is a syntax error with a position, at once") {
+  auto t0 = std::chrono::steady_clock::now();
+  for (const std::string text : {", a\n", "name: x\n, b\n"}) {
+    mi::SpecResult r = mi::parse_spec_text(text, (fs::temp_directory_path() / "mi-comma" / "spec.yaml").string());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.errors[0].pos.line >= 1);
+    CHECK(r.errors[0].str().find('\n') == std::string::npos);
+  }
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+}
