@@ -10,21 +10,13 @@
 #include "common/digest.h"
 #include "temp_spec.h"
 
+using mi::test::one_error;
 using mi::test::TempSpec;
 using V = std::vector<std::string>;
 namespace fs = std::filesystem;
 
 namespace {
 
-// The one error of `errs` that contains `what`; fails the test when there is not exactly one.
-std::string one_error(const V& errs, const std::string& what) {
-  V found;
-  for (const auto& e : errs)
-    if (e.find(what) != std::string::npos) found.push_back(e);
-  INFO("errors: " << Catch::Detail::stringify(errs));
-  REQUIRE(found.size() == 1);
-  return found[0];
-}
 
 const char* kRole = "name: a\n";
 const std::string kSpecHead = "name: t\nroles: [a]\n";

@@ -4,6 +4,7 @@
 #pragma once
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -66,5 +67,15 @@ inline const char* kMinimalSpec =
     "  c1:\n"
     "    source: debian\n";
 inline const char* kMinimalRole = "name: a\ncomponents: [c1]\n";
+
+// The one error of `errs` that contains `what`; fails the test when there is not exactly one.
+inline std::string one_error(const std::vector<std::string>& errs, const std::string& what) {
+  std::vector<std::string> found;
+  for (const auto& e : errs)
+    if (e.find(what) != std::string::npos) found.push_back(e);
+  INFO("errors: " << Catch::Detail::stringify(errs));
+  REQUIRE(found.size() == 1);
+  return found[0];
+}
 
 }  // namespace mi::test
