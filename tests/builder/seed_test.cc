@@ -13,19 +13,14 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "firstboot/config_sources.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char t[] = "/tmp/mi-seed-test.XXXXXX";
-    REQUIRE(mkdtemp(t) != nullptr);
-    path = t;
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : mi::test::TempDir {
+  TempDir() : mi::test::TempDir("mi-seed-test") {}
 };
 
 unsigned mode_of(const std::string& p) {

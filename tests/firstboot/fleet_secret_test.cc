@@ -12,19 +12,15 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "firstboot/beacon.h"
+#include "temp_dir.h"
 
 using namespace mi::firstboot;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct StateDir {
-  std::string path;
-  StateDir() {
-    char t[] = "/tmp/mi-fleet-secret-test.XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~StateDir() { fs::remove_all(path); }
+struct StateDir : mi::test::TempDir {
+  StateDir() : mi::test::TempDir("mi-fleet-secret-test") {}
 };
 
 NodeConfig node(const std::string& state_dir, Role role, int control_count, const std::string& secret,
