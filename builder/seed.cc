@@ -22,19 +22,16 @@
 #include "common/net.h"
 #include "common/files.h"
 #include "common/process.h"
+#include "firstboot/cluster_rules.h"
 
 namespace fs = std::filesystem;
 
 namespace mi {
 namespace {
 
-// Node names as mi-firstboot accepts them (firstboot/merge.cc): 1..64 of [A-Za-z0-9-_.].
-bool valid_name(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (unsigned char c : s)
-    if (!isalnum(c) && c != '-' && c != '_' && c != '.') return false;
-  return true;
-}
+// Names as mi-firstboot accepts them (firstboot/cluster_rules.h): a seed it would refuse is
+// refused here.
+bool valid_name(const std::string& s) { return firstboot::valid_node_name(s); }
 
 void check_addresses(const std::vector<std::string>& v, const char* field) {
   for (const auto& a : v)
@@ -167,8 +164,10 @@ SeedFiles seed_files(const SeedRequest& r, const std::string& secret) {
   if (!r.discovery.empty() && r.discovery != "static" && r.discovery != "dns" && r.discovery != "beacon" &&
       r.discovery != "cloud")
     throw Error("--discovery", "'" + r.discovery + "' is not a method (static, dns, beacon, cloud)");
-  for (const auto& [v, f] : {std::pair{&r.cluster, "--cluster"}, std::pair{&r.datacenter, "--datacenter"}})
-    if (!v->empty() && !valid_name(*v)) throw Error(f, "'" + *v + "' must be 1..64 letters, digits, '-', '_', '.'");
+  if (!r.cluster.empty() && !firstboot::valid_cluster_name(r.cluster))
+    throw Error("--cluster", "'" + r.cluster + "' must be letters, digits, '-', '_', '.'");
+  if (!r.datacenter.empty() && !firstboot::valid_datacenter(r.datacenter))
+    throw Error("--datacenter", "'" + r.datacenter + "' must be letters, digits, '-', '_'");
   check_addresses(r.peers, "--peers");
   check_addresses(r.wan_join, "--wan-join");
 

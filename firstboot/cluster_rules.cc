@@ -1,6 +1,9 @@
 // Discovery settings: one check, used by mi-firstboot and by mibuild validate (cluster_rules.h).
 #include "firstboot/cluster_rules.h"
 
+#include <cctype>
+#include <cstring>
+
 #include "common/error.h"
 #include "firstboot/discovery.h"
 
@@ -30,5 +33,17 @@ std::optional<DiscoveryProblem> check_discovery(const std::string& method, size_
   }
   return std::nullopt;
 }
+
+namespace {
+bool only(const std::string& s, const char* extra) {
+  for (char c : s)
+    if (!isalnum(static_cast<unsigned char>(c)) && !strchr(extra, c)) return false;
+  return !s.empty();
+}
+}  // namespace
+
+bool valid_node_name(const std::string& s) { return s.size() <= 64 && only(s, "-_."); }
+bool valid_cluster_name(const std::string& s) { return only(s, "-_."); }
+bool valid_datacenter(const std::string& s) { return only(s, "-_"); }
 
 }  // namespace mi::firstboot

@@ -20,4 +20,11 @@ std::optional<DiscoveryProblem> check_discovery(const std::string& method, size_
                                                 const std::string& dns_name, const std::string& beacon_group,
                                                 const std::string& cloud_join);
 
+// Names, as mi-firstboot accepts them and as `mibuild seed` writes them: node names are
+// 1..64 of letters, digits, '-', '_', '.'; cluster names the same without the length bound;
+// datacenters letters, digits, '-', '_' (Consul's rule).
+bool valid_node_name(const std::string& s);
+bool valid_cluster_name(const std::string& s);
+bool valid_datacenter(const std::string& s);
+
 }  // namespace mi::firstboot

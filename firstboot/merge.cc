@@ -20,12 +20,6 @@
 namespace mi::firstboot {
 namespace {
 
-bool valid_chars(const std::string& s, const char* extra) {
-  for (char c : s)
-    if (!isalnum(static_cast<unsigned char>(c)) && !strchr(extra, c)) return false;
-  return !s.empty();
-}
-
 // The secret in `path`, trimmed; "" when the file does not exist (yet) or holds nothing, so
 // that the run waits for it. Throws when the file is there but must not be used.
 std::string secret_from_file(const std::string& path, const std::string& where) {
@@ -154,11 +148,11 @@ NodeConfig merge_layers(const std::vector<ConfigLayer>& layers, const std::strin
                     " survives as many failures as " + std::to_string(c.control_count / 2) + " of " +
                     std::to_string(c.control_count - 1) + ") and gives more ways to split into a tie; use " +
                     std::to_string(c.control_count - 1) + " or " + std::to_string(c.control_count + 1));
-  if (!valid_chars(c.cluster, "-_."))
+  if (!valid_cluster_name(c.cluster))
     throw Error(at("cluster"), "cluster name '" + c.cluster + "' must be letters, digits, '-', '_', '.'");
-  if (!valid_chars(c.datacenter, "-_"))
+  if (!valid_datacenter(c.datacenter))
     throw Error(at("datacenter"), "datacenter '" + c.datacenter + "' must be letters, digits, '-', '_'");
-  if (!valid_chars(c.node_name, "-_.") || c.node_name.size() > 64)
+  if (!valid_node_name(c.node_name))
     throw Error(at("node_name"), "node name '" + c.node_name + "' must be 1..64 letters, digits, '-', '_', '.'");
   if (!c.address.empty() && !is_ip(c.address))
     throw Error(at("address"), "address '" + c.address + "' is not an IPv4 or IPv6 address");
