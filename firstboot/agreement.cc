@@ -1,5 +1,6 @@
 // decide_ensemble(): the deterministic choice of the ZooKeeper ensemble from Consul's Raft
-// peers, and its JSON form in Consul KV / state.json.
+// peers; agreement_step()/agreement_round(): how a node gets to the one ensemble through
+// Consul KV; its JSON form in Consul KV / state.json.
 #include "firstboot/agreement.h"
 
 #include <arpa/inet.h>
@@ -93,6 +94,29 @@ AgreementStep agreement_step(const Ensemble& committed, const std::optional<std:
   s.ensemble = decide_ensemble(raft_peers, n);
   s.ensemble.decided_by = node_name;
   return s;
+}
+
+std::optional<Ensemble> agreement_round(const AgreementIo& io, int n, bool control, const std::string& node_name,
+                                        const std::string& key, std::string* why) {
+  auto kv = io.read();
+  std::vector<Peer> peers;
+  if (!kv && control) peers = io.raft_peers();
+  AgreementStep step = agreement_step({}, kv, peers, n, control, node_name, key);
+  switch (step.move) {
+    case AgreementMove::commit:
+      return step.ensemble;
+    case AgreementMove::propose:
+      io.say(io.create(ensemble_to_json(step.ensemble)) ? "decided the ensemble and wrote it to " + key
+                                                        : "another node wrote the ensemble first; reading it");
+      // Read back at once: everyone uses the stored value, whoever wrote it.
+      if (auto stored = io.read()) return agreement_step({}, stored, {}, n, control, node_name, key).ensemble;
+      *why = "reading the ensemble back from Consul KV " + key;
+      return std::nullopt;
+    case AgreementMove::wait:
+      break;
+  }
+  *why = step.why;
+  return std::nullopt;
 }
 
 std::string ensemble_key(const std::string& cluster) { return "mi/" + cluster + "/zookeeper/ensemble"; }

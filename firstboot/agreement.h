@@ -4,6 +4,7 @@
 // mi/<cluster>/zookeeper/ensemble with check-and-set index 0; every node then reads that one
 // value and commits it to state.json, and never changes it afterwards.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,24 @@ struct AgreementStep {
 AgreementStep agreement_step(const Ensemble& committed, const std::optional<std::string>& kv_value,
                              const std::vector<Peer>& raft_peers, int n, bool control, const std::string& node_name,
                              const std::string& key);
+
+// What one round needs from Consul, as functions: step_zookeeper.cc binds them to the local
+// agent (consul_client.h), the simulation in tests/firstboot/agreement_test.cc to a store that
+// loses answers, applies writes late, answers reads stale and restarts nodes mid-round.
+struct AgreementIo {
+  std::function<std::optional<std::string>()> read;     // the ensemble key; nullopt: absent
+  std::function<bool(const std::string& json)> create;  // check-and-set index 0: true if written
+  std::function<std::vector<Peer>()> raft_peers;        // asked only by a control node
+  std::function<void(const std::string& line)> say;     // progress worth a log line
+};
+
+// One round of the agreement: read the key; adopt its value, or (a control node that sees n
+// Raft peers) propose with create() and read the key again, adopting whatever is stored there,
+// whoever wrote it: a node never commits its own proposal on the strength of its own write.
+// Returns the ensemble to commit, or nullopt with *why. Any call may throw mi::Error; the
+// round is then simply played again from the start (it keeps nothing between rounds).
+std::optional<Ensemble> agreement_round(const AgreementIo& io, int n, bool control, const std::string& node_name,
+                                        const std::string& key, std::string* why);
 
 // The KV key: "mi/<cluster>/zookeeper/ensemble".
 std::string ensemble_key(const std::string& cluster);

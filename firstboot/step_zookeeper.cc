@@ -22,42 +22,26 @@ namespace {
 // The ensemble through Consul KV: decided once by the first control node to get here.
 bool decide_or_read_ensemble(Context& c) {
   auto key = ensemble_key(c.cfg.cluster);
-  bool control = is_control(c.cfg.role);
+  AgreementIo io;
+  io.read = [&] { return consul_kv_get(c.consul, key); };
+  io.create = [&](const std::string& json) { return consul_kv_cas(c.consul, key, json, 0); };
+  io.raft_peers = [&] {
+    // The Raft peers, named from the gossip members.
+    std::vector<Peer> peers;
+    std::map<std::string, std::string> names;
+    for (const auto& m : consul_members(c.consul)) names[m.address] = m.name;
+    for (const auto& p : consul_peers(c.consul)) {
+      auto a = strip_port(p);
+      peers.push_back({names.count(a) ? names[a] : "", a, Role::control});
+    }
+    return peers;
+  };
+  io.say = [&](const std::string& line) { c.say(line); };
   Ensemble e;
   bool ok = wait_until(c, [&](std::string* msg) {
-    auto kv = consul_kv_get(c.consul, key);
-    std::vector<Peer> peers;
-    if (!kv && control) {
-      // The Raft peers, named from the gossip members.
-      std::map<std::string, std::string> names;
-      for (const auto& m : consul_members(c.consul)) names[m.address] = m.name;
-      for (const auto& p : consul_peers(c.consul)) {
-        auto a = strip_port(p);
-        peers.push_back({names.count(a) ? names[a] : "", a, Role::control});
-      }
-    }
-    AgreementStep step = agreement_step({}, kv, peers, c.cfg.control_count, control, c.cfg.node_name, key);
-    switch (step.move) {
-      case AgreementMove::commit:
-        e = step.ensemble;
-        return true;
-      case AgreementMove::propose:
-        if (consul_kv_cas(c.consul, key, ensemble_to_json(step.ensemble), 0))
-          c.say("decided the ensemble and wrote it to " + key);
-        else
-          c.say("another node wrote the ensemble first; reading it");
-        // Read back at once: everyone uses the stored value, whoever wrote it.
-        if (auto stored = consul_kv_get(c.consul, key)) {
-          e = agreement_step({}, stored, {}, c.cfg.control_count, control, c.cfg.node_name, key).ensemble;
-          return true;
-        }
-        *msg = "reading the ensemble back from Consul KV " + key;
-        return false;
-      case AgreementMove::wait:
-        *msg = step.why;
-        return false;
-    }
-    return false;
+    auto got = agreement_round(io, c.cfg.control_count, is_control(c.cfg.role), c.cfg.node_name, key, msg);
+    if (got) e = *got;
+    return got.has_value();
   });
   if (!ok) return false;
   c.st.ensemble = e;

@@ -1,9 +1,11 @@
 // decide_ensemble(): same input in any order → same ensemble and myids; N smaller than the
-// peers; duplicates; IPv4 numeric order; JSON round trip and its validation.
+// peers; duplicates; IPv4 numeric order; JSON round trip and its validation; agreement_round()
+// simulated with hundreds of nodes against a faulty KV store.
 #include "firstboot/agreement.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <random>
 
 #include "common/error.h"
@@ -138,26 +140,41 @@ TEST_CASE("zk_url lists the ensemble in myid order") {
   CHECK(ensemble_key("prod") == "mi/prod/zookeeper/ensemble");
 }
 
-// ---- agreement_step(): the protocol, simulated ----
-// Hundreds of nodes play agreement_step() against one in-memory check-and-set register (Consul
-// KV) and a Raft membership that grows as control nodes join, in random order and timing.
-// Faults: a node's view of the peers may be stale (a delayed answer), any call may be lost
-// (a lost write may still have been applied), and nodes restart (keeping only what they
-// committed, as state.json does). Properties: every node commits, all commit the same
-// ensemble, nobody ever changes what it committed, and the ensemble is the first n (sorted)
-// of some set of Raft peers that existed.
-TEST_CASE("agreement simulation: hundreds of nodes, loss, delay, restarts") {
-  std::mt19937 rng(20261125);
+// ---- agreement_round(): the protocol, simulated ----
+// Hundreds of nodes play the production agreement_round() against a simulated Consul KV and
+// a Raft membership that grows as control nodes join, in random order and timing. Faults:
+// - a read may be answered stale (by a follower that has not caught up: any earlier value
+//   of the key, absent included), or lost;
+// - a create (check-and-set index 0) may be lost before it arrives, applied late (after its
+//   caller gave up), or applied with its answer lost; the store decides check-and-set itself;
+// - a node's view of the Raft peers may be stale;
+// - a node's process may die before or after any call, or between a round's answer and
+//   writing state.json: it then forgets everything but its state file (the round keeps
+//   nothing between calls, so the next round starts from scratch, as after a real restart).
+// Properties: every node commits; the key is written once; every node commits that value;
+// it is the first n (sorted) of some set of Raft peers that existed. Two deliberately broken
+// rounds (a write without check-and-set, a node that commits its own proposal without reading
+// the key back) must be caught, so that the simulation is known to have teeth.
+namespace {
+
+struct Crash {};  // the node's process dies here
+
+using RoundFn = std::function<std::optional<Ensemble>(const AgreementIo&, int, bool, const std::string&,
+                                                      const std::string&, std::string*)>;
+
+// The first property that failed in `sims` random runs, or "" when all held.
+std::string simulate(const RoundFn& round, bool store_honours_cas, uint32_t seed, int sims) {
+  std::mt19937 rng(seed);
   auto chance = [&](int percent) { return int(rng() % 100) < percent; };
   const std::string key = "mi/sim/zookeeper/ensemble";
-  for (int sim = 0; sim < 60; sim++) {
+  for (int sim = 0; sim < sims; sim++) {
     int controls = 1 + int(rng() % 9);
     int n = std::min(controls, int(1 + 2 * (rng() % 3)));  // 1, 3 or 5, never more than controls
     int computes = int(rng() % 300);
     struct Node {
       std::string name, address;
       bool control;
-      Ensemble committed;
+      std::optional<std::string> state;  // state.json's ensemble: all that survives a restart
     };
     std::vector<Node> nodes;
     std::vector<Peer> control_peers;
@@ -174,56 +191,133 @@ TEST_CASE("agreement simulation: hundreds of nodes, loss, delay, restarts") {
     std::shuffle(join_order.begin(), join_order.end(), rng);
     std::vector<std::vector<Peer>> history;
     size_t joined = 0;
-    std::optional<std::string> kv;
-    std::vector<std::string> in_flight;  // proposed writes not yet applied
-    int loss = int(rng() % 40), restarts = int(rng() % 10);
-    for (int round = 0; round < 200000; round++) {
+    // The KV store: every value the key ever had, in order, and creates not yet applied.
+    std::vector<std::string> writes;
+    std::vector<std::string> in_flight;
+    auto apply_create = [&](const std::string& v) {
+      if (!writes.empty() && store_honours_cas) return false;
+      writes.push_back(v);
+      return true;
+    };
+    int loss = int(rng() % 40), stale = int(rng() % 50), crash = int(rng() % 10);
+    std::string where = "sim " + std::to_string(sim) + " (" + std::to_string(controls) +
+                        " controls, n=" + std::to_string(n) + ", " + std::to_string(computes) + " computes, loss " +
+                        std::to_string(loss) + "%, stale " + std::to_string(stale) + "%, crash " +
+                        std::to_string(crash) + "%): ";
+
+    AgreementIo io;
+    io.read = [&]() -> std::optional<std::string> {
+      if (chance(crash)) throw Crash{};
+      if (chance(loss)) throw mi::Error("consul kv", "read lost");
+      size_t seen = chance(stale) ? rng() % (writes.size() + 1) : writes.size();
+      if (seen == 0) return std::nullopt;
+      return writes[seen - 1];
+    };
+    io.create = [&](const std::string& v) {
+      if (chance(crash)) throw Crash{};
+      if (chance(loss)) {
+        switch (rng() % 3) {
+          case 0:
+            break;  // lost on the way
+          case 1:
+            in_flight.push_back(v);
+            break;  // applied later, the caller times out
+          case 2:
+            apply_create(v);
+            break;  // applied, the answer lost
+        }
+        throw mi::Error("consul kv", "no answer");
+      }
+      bool written = apply_create(v);
+      if (chance(crash)) throw Crash{};  // died with the answer in hand
+      return written;
+    };
+    io.raft_peers = [&] {
+      if (chance(loss)) throw mi::Error("consul", "peers lost");
+      std::vector<Peer> view;
+      if (!history.empty()) view = history[rng() % history.size()];  // possibly stale
+      return view;
+    };
+    io.say = [](const std::string&) {};
+
+    bool all = false;
+    for (int step = 0; step < 400000 && !all; step++) {
       if (joined < join_order.size() && chance(5)) joined++;
       while (history.size() < joined)
         history.push_back({join_order.begin(), join_order.begin() + long(history.size()) + 1});
-      bool all = std::all_of(nodes.begin(), nodes.end(), [](const Node& x) { return !x.committed.empty(); });
-      if (all) break;
-      Node& node = nodes[rng() % nodes.size()];
-      if (chance(restarts)) continue;  // restarted: nothing in memory survives but `committed`
-      if (chance(loss)) continue;      // its KV read was lost
-      std::vector<Peer> view;
-      if (!history.empty()) view = history[rng() % history.size()];  // possibly stale
-      AgreementStep s = agreement_step(node.committed, kv, view, n, node.control, node.name, key);
-      if (s.move == AgreementMove::commit) {
-        if (!node.committed.empty()) REQUIRE(ensemble_to_json(s.ensemble) == ensemble_to_json(node.committed));
-        node.committed = s.ensemble;
-      } else if (s.move == AgreementMove::propose) {
-        // In flight: applied some rounds later (racing other writers), or lost on the way.
-        if (!chance(loss / 2)) in_flight.push_back(ensemble_to_json(s.ensemble));
-      }
-      // Deliver a delayed write: check-and-set index 0 succeeds only if the key is absent.
-      // (A write lost after it was applied is the same as a successful one here: the node
-      // learns the outcome only by reading the key again.)
-      if (!in_flight.empty() && chance(30)) {
+      if (!in_flight.empty() && chance(30)) {  // a delayed create arrives
         size_t k = rng() % in_flight.size();
-        if (!kv) kv = in_flight[k];
+        apply_create(in_flight[k]);
         in_flight.erase(in_flight.begin() + long(k));
       }
+      Node& node = nodes[rng() % nodes.size()];
+      if (node.state) {  // committed: step_zookeeper never plays the agreement again
+        all = std::all_of(nodes.begin(), nodes.end(), [](const Node& x) { return x.state.has_value(); });
+        continue;
+      }
+      std::optional<Ensemble> got;
+      std::string why;
+      try {
+        got = round(io, n, node.control, node.name, key, &why);
+      } catch (const Crash&) {
+        continue;  // restarted: nothing in memory survives, state.json is as it was
+      } catch (const mi::Error&) {
+        continue;  // wait_until plays the round again
+      }
+      if (!got) continue;
+      if (chance(crash)) continue;  // died before state.json was written
+      node.state = ensemble_to_json(*got);
     }
-    INFO("sim " << sim << ": " << controls << " controls, n=" << n << ", " << computes << " computes, loss " << loss
-                << "%, restarts " << restarts << "%");
-    REQUIRE(kv);
-    for (const auto& x : nodes) {
-      REQUIRE_FALSE(x.committed.empty());
-      REQUIRE(ensemble_to_json(x.committed) == *kv);
-    }
-    Ensemble e = ensemble_from_json(*kv, "sim");
-    REQUIRE(int(e.members.size()) == n);
-    // The first n of some membership snapshot that existed.
+    for (const auto& x : nodes)
+      if (!x.state) return where + x.name + " never committed";
+    if (writes.size() != 1) return where + "the ensemble key was written " + std::to_string(writes.size()) + " times";
+    for (const auto& x : nodes)
+      if (*x.state != writes[0]) return where + x.name + " committed " + *x.state + " but KV holds " + writes[0];
+    Ensemble e = ensemble_from_json(writes[0], "sim");
+    if (int(e.members.size()) != n) return where + "the ensemble has " + std::to_string(e.members.size()) + " members";
     bool from_history = false;
     for (const auto& h : history)
       if (int(h.size()) >= n) {
         auto d = decide_ensemble(h, n);
         d.decided_by = e.decided_by;
-        from_history |= ensemble_to_json(d) == *kv;
+        from_history |= ensemble_to_json(d) == writes[0];
       }
-    REQUIRE(from_history);
+    if (!from_history) return where + "the ensemble is not the first n of any Raft membership: " + writes[0];
   }
+  return "";
+}
+
+// A broken round: commits its own proposal, whatever the store kept.
+std::optional<Ensemble> commits_own_proposal(const AgreementIo& io, int n, bool control, const std::string& name,
+                                             const std::string& key, std::string* why) {
+  auto kv = io.read();
+  auto s = agreement_step({}, kv, !kv && control ? io.raft_peers() : std::vector<Peer>{}, n, control, name, key);
+  if (s.move == AgreementMove::wait) {
+    *why = s.why;
+    return std::nullopt;
+  }
+  if (s.move == AgreementMove::propose) io.create(ensemble_to_json(s.ensemble));
+  return s.ensemble;
+}
+
+}  // namespace
+
+TEST_CASE("agreement simulation: hundreds of nodes, stale reads, lost and late writes, restarts") {
+  std::string violation = simulate(agreement_round, true, 20261125, 60);
+  INFO(violation);
+  CHECK(violation.empty());
+}
+
+TEST_CASE("agreement simulation catches a write without check-and-set") {
+  std::string violation = simulate(agreement_round, false, 20261130, 60);
+  INFO(violation);
+  CHECK_FALSE(violation.empty());
+}
+
+TEST_CASE("agreement simulation catches a node that commits its own proposal without reading back") {
+  std::string violation = simulate(commits_own_proposal, true, 20261130, 60);
+  INFO(violation);
+  CHECK_FALSE(violation.empty());
 }
 
 TEST_CASE("agreement_step: committed is final, KV is adopted, computes never propose") {
