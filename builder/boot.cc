@@ -145,6 +145,12 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
   }
   for (const auto& [k, v] : kv)
     if (v == "broken") c.failures.push_back(k + " is installed but does not run");
+  // mi-cluster-status's `<service>-start=` lines: how this boot started the service (from the
+  // unit mi-firstboot generated, after its configuration was written) or that it did not.
+  for (const auto& [k, v] : c.cluster)
+    if (k.size() > 6 && k.compare(k.size() - 6, 6, "-start") == 0 && v.rfind("after-config", 0) != 0 &&
+        v != "not-started")
+      c.failures.push_back(k + "=" + v + ": the service did not start from mi-firstboot's configuration");
   c.passed = c.reached_ready && c.failures.empty();
   return c;
 }

@@ -49,6 +49,27 @@ TEST_CASE("wrong values, a degraded image, a broken component or a missing ready
   REQUIRE_FALSE(mi::evaluate_console(cut, {}).passed);
 }
 
+TEST_CASE("a service started other than from mi-firstboot's configuration fails the check") {
+  std::string s = kGood;
+  s += "mi-cluster-status[400]: mi-cluster: consul-start=after-config (config 40.91 s, started 41.02 s, unit "
+       "/run/systemd/system/consul.service)\r\n"
+       "mi-cluster-status[400]: mi-cluster: zookeeper-start=not-started\r\n"
+       "mi-cluster-status[400]: mi-cluster: formed\r\n";
+  auto ok = mi::evaluate_console(s, {});
+  CHECK(ok.passed);
+  CHECK(ok.cluster["zookeeper-start"] == "not-started");
+  for (std::string bad : {"BEFORE-config (config 50.00 s, started 41.02 s, unit /run/systemd/system/consul.service)",
+                          "not-from-mi-firstboot (started 12.00 s)"}) {
+    std::string b = s;
+    b.replace(b.find("not-started"), 11, bad);
+    auto c = mi::evaluate_console(b, {});
+    INFO(bad);
+    CHECK_FALSE(c.passed);
+    REQUIRE(c.failures.size() == 1);
+    CHECK(c.failures[0].find("zookeeper-start=") == 0);
+  }
+}
+
 TEST_CASE("unknown firmware and missing images are refused with a clear error") {
   mi::BootOptions o;
   o.image = "/nonexistent.qcow2";

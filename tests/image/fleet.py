@@ -10,6 +10,9 @@ consoles (the `mi-cluster:` lines of mi-cluster-status) that:
   * ZooKeeper has one leader and two followers, and the three control nodes wrote the same
     servers into zoo.cfg;
   * the four machine-ids and node names are all different;
+  * Consul (everywhere) and ZooKeeper (on the control nodes only) ran from the units
+    mi-firstboot generated and first started after it wrote their configuration (from
+    systemd's journal in each VM);
   * zookeeper.service.consul resolves on the compute node (through dnsmasq) to the ensemble;
   * a fifth VM on the same LAN booted with no seed waits for the fleet secret, says so on its
     console, and never joins (the fleet stays at 4 members);
@@ -408,6 +411,14 @@ def main():
         check(len(set(names)) == 4 and None not in names, f"four different node names: {names}")
         check(all(cl[vm.name].get("node", "").startswith(vm.role + "-") for vm in fleet.vms),
               f"nodes named <role>-<machine-id> by default: {names}")
+        # What each boot did (systemd's journal in the VM): Consul everywhere and ZooKeeper on the
+        # ensemble ran from mi-firstboot's units and first started after their configuration.
+        starts = {n: (cl[n].get("consul-start", ""), cl[n].get("zookeeper-start", "")) for n in cl}
+        check(all(c.startswith("after-config (") for c, _ in starts.values()),
+              f"Consul started from mi-firstboot's configuration on every node: {starts}")
+        check(all(starts[vm.name][1].startswith("after-config (") for vm in controls)
+              and starts[compute.name][1] == "not-started",
+              f"ZooKeeper started after its configuration on the control nodes, not on the compute node: {starts}")
         dns = sorted((cl[compute.name].get("zookeeper-dns") or "").split(","))
         check(dns == ens_addrs, f"zookeeper.service.consul resolves on the compute node to the ensemble: {dns}")
         if stray.proc.poll() is None:
