@@ -1,44 +1,49 @@
-// Sparse raw writer: pwrite of non-zero runs only, ftruncate for the full size.
+// Sparse raw writer: ftruncate to the disk's size, then pwrite of the non-zero 4 KiB blocks
+// of the data ranges only; everything else stays a hole.
 #include "formats/raw.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <memory>
 
 #include "common/error.h"
 
 namespace mi {
 namespace {
 
-struct Fd {
-  int fd = -1;
-  ~Fd() { if (fd >= 0) close(fd); }
-};
+constexpr uint64_t kBlock = 4096;     // the unit of holes: a file system block
+constexpr uint64_t kChunk = 1 << 20;  // bytes read from the disk at a time
 
-void pwrite_all(int fd, const char* p, size_t n, uint64_t off, const std::string& what) {
+void pwrite_all(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
   while (n > 0) {
     ssize_t w = pwrite(fd, p, n, off_t(off));
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw Error(what, std::string("write: ") + strerror(errno));
+      throw Error(path, std::string("write: ") + strerror(errno));
     }
-    p += w; n -= size_t(w); off += uint64_t(w);
+    p += w;
+    n -= size_t(w);
+    off += uint64_t(w);
   }
 }
 
-bool all_zero(const char* p, size_t n) {
-  for (size_t i = 0; i < n; i++) if (p[i]) return false;
-  return true;
-}
-
-uint64_t file_size(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw Error(path, std::string("stat: ") + strerror(errno));
-  return uint64_t(st.st_size);
+// The data ranges widened to whole 4 KiB blocks of the disk (the last one ends at the disk's
+// end) and merged, as [from, to).
+std::vector<std::pair<uint64_t, uint64_t>> block_spans(const DiskReader& disk) {
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (auto [off, len] : disk.data_ranges()) {
+    uint64_t from = off / kBlock * kBlock;
+    uint64_t to = std::min(disk.size(), (off + len + kBlock - 1) / kBlock * kBlock);
+    if (!spans.empty() && spans.back().second >= from)
+      spans.back().second = std::max(spans.back().second, to);
+    else
+      spans.push_back({from, to});
+  }
+  return spans;
 }
 
 }  // namespace
@@ -49,56 +54,53 @@ uint64_t allocated_bytes(const std::string& path) {
   return uint64_t(st.st_blocks) * 512;
 }
 
-uint64_t copy_sparse(const std::string& src, int fd, uint64_t offset) {
-  Fd in{open(src.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (in.fd < 0) throw Error(src, std::string("open: ") + strerror(errno));
-  constexpr size_t kChunk = 1 << 20, kBlock = 4096;
-  std::unique_ptr<char[]> buf(new char[kChunk]);
-  uint64_t pos = 0, written = 0;
-  for (;;) {
-    ssize_t got = pread(in.fd, buf.get(), kChunk, off_t(pos));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw Error(src, std::string("read: ") + strerror(errno));
-    }
-    if (got == 0) break;
-    // Write each maximal run of non-zero blocks in one call.
-    size_t n = size_t(got), i = 0;
-    while (i < n) {
-      size_t len = std::min(kBlock, n - i);
-      if (all_zero(buf.get() + i, len)) { i += len; continue; }
-      size_t j = i + len;
-      while (j < n) {
-        size_t l2 = std::min(kBlock, n - j);
-        if (all_zero(buf.get() + j, l2)) break;
-        j += l2;
+uint64_t write_disk_data(const DiskReader& disk, int fd, const std::string& path) {
+  std::vector<uint8_t> buf(kChunk);
+  uint64_t written = 0;
+  for (auto [from, to] : block_spans(disk)) {
+    for (uint64_t pos = from; pos < to; pos += kChunk) {
+      size_t n = size_t(std::min(kChunk, to - pos));
+      disk.read(pos, n, buf.data());
+      // Each maximal run of non-zero blocks in one write (pos is block-aligned, so are the blocks).
+      size_t i = 0;
+      while (i < n) {
+        size_t len = size_t(std::min<uint64_t>(kBlock, n - i));
+        if (is_zero(buf.data() + i, len)) {
+          i += len;
+          continue;
+        }
+        size_t j = i + len;
+        while (j < n) {
+          size_t l = size_t(std::min<uint64_t>(kBlock, n - j));
+          if (is_zero(buf.data() + j, l)) break;
+          j += l;
+        }
+        pwrite_all(fd, buf.data() + i, j - i, pos + i, path);
+        written += j - i;
+        i = j;
       }
-      pwrite_all(fd, buf.get() + i, j - i, offset + pos + i, src);
-      written += j - i;
-      i = j;
     }
-    pos += uint64_t(got);
   }
   return written;
 }
 
-void write_raw_disk(const std::string& path, const GptDisk& disk, const std::vector<std::string>& images) {
-  if (images.size() != disk.partitions.size()) throw Error(path, "one image per partition expected");
-  for (size_t i = 0; i < images.size(); i++) {
-    const auto& p = disk.partitions[i];
-    uint64_t cap = (p.last_lba - p.first_lba + 1) * kSector;
-    if (file_size(images[i]) > cap)
-      throw Error(images[i], "image (" + std::to_string(file_size(images[i])) + " bytes) larger than partition '" +
-                                 p.name + "' (" + std::to_string(cap) + " bytes)");
+void write_raw_sparse(const DiskReader& disk, const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
+  try {
+    if (ftruncate(fd, off_t(disk.size())) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
+    write_disk_data(disk, fd, path);
+    if (fsync(fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
+  } catch (...) {
+    close(fd);
+    throw;
   }
-  Fd out{open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (out.fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
-  if (ftruncate(out.fd, off_t(disk.size_bytes)) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
-  std::string primary = gpt_primary(disk), backup = gpt_backup(disk);
-  pwrite_all(out.fd, primary.data(), primary.size(), 0, path);
-  for (size_t i = 0; i < images.size(); i++) copy_sparse(images[i], out.fd, disk.partitions[i].first_lba * kSector);
-  pwrite_all(out.fd, backup.data(), backup.size(), gpt_backup_offset(disk), path);
-  if (fsync(out.fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
+  if (close(fd) != 0) throw Error(path, std::string("close: ") + strerror(errno));
+}
+
+void write_raw_disk(const std::string& path, const GptDisk& disk, const std::vector<std::string>& images) {
+  DiskReader reader(disk_source(disk, images));
+  write_raw_sparse(reader, path);
 }
 
 }  // namespace mi
