@@ -44,7 +44,7 @@ void make_var_ext4(const std::string& dir, const std::string& image, uint64_t si
       o);
 }
 
-GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::string& path) {
+AssembledDisk assemble_disk(const DiskIds& ids, const DiskImages& images) {
   auto size = [](const std::string& p) -> uint64_t {
     std::error_code ec;
     auto s = fs::file_size(p, ec);
@@ -61,9 +61,10 @@ GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::s
     parts.push_back({"bios-boot", gpt_type_bios_boot(), ids.bios_partuuid, size(images.bios), 0});
     files.push_back(images.bios);
   }
-  GptDisk disk = gpt_layout(ids.disk_guid, parts);
-  write_raw_disk(path, disk, files);
-  return disk;
+  AssembledDisk d;
+  d.layout = gpt_layout(ids.disk_guid, parts);
+  d.source = disk_source(d.layout, files);
+  return d;
 }
 
 }  // namespace mi

@@ -1,11 +1,13 @@
 // Assemble: the partition images (read-only erofs root, ext4 /var, the ESP from esp.h) and the
-// GPT disk holding them, written as one sparse raw file.
-// Flow: finalize.h + esp.h → make_erofs() + make_var_ext4() → assemble_disk() → formats/.
+// GPT disk holding them, as a DiskSource the format writers stream from (no raw disk written).
+// Flow: finalize.h + esp.h → make_erofs() + make_var_ext4() → assemble_disk() → bios.h →
+// formats/disk_formats.h.
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "common/digest.h"
+#include "formats/disk_source.h"
 #include "formats/gpt.h"
 
 namespace mi {
@@ -31,8 +33,12 @@ struct DiskImages {
   std::string bios;            // optional: GRUB core.img for a BIOS boot partition (partition 4)
 };
 
-// Lays out ESP, root (read-only attribute), var [and BIOS boot] on a GPT and writes the sparse raw disk to
-// `path` (the caller commits it by rename). Returns the layout.
-GptDisk assemble_disk(const DiskIds& ids, const DiskImages& images, const std::string& path);
+struct AssembledDisk {
+  GptDisk layout;
+  DiskSource source;  // primary GPT, the partition images at their offsets, backup GPT
+};
+
+// Lays out ESP, root (read-only attribute), var [and BIOS boot, partition 4] on a GPT.
+AssembledDisk assemble_disk(const DiskIds& ids, const DiskImages& images);
 
 }  // namespace mi

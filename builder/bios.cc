@@ -79,8 +79,10 @@ void make_bios_core(const std::string& tree, const std::string& esp_volume_id, c
   fs::remove(early);
 }
 
-void install_bios_mbr(const std::string& tree, const std::string& disk_path, const GptDisk& disk, size_t part) {
+void install_bios_boot(const std::string& tree, const GptDisk& disk, DiskSource& source, size_t part) {
   if (part >= disk.partitions.size()) throw Error("bios", "no such partition");
+  if (source.extents.empty() || source.extents[0].offset != 0 || source.extents[0].bytes.size() < kMbrCodeEnd)
+    throw Error("bios", "the disk does not start with the GPT's bytes");
   std::string boot = read_file(grub_dir(tree) + "/boot.img");
   if (boot.size() != 512) throw Error("boot.img", "expected 512 bytes");
   const auto& p = disk.partitions[part];
@@ -89,19 +91,20 @@ void install_bios_mbr(const std::string& tree, const std::string& disk_path, con
   put_le64(b + kKernelSector, core_lba);
   b[kDriveCheck] = 0x90;
   b[kDriveCheck + 1] = 0x90;
-  pwrite_at(disk_path, 0, boot.substr(0, kMbrCodeEnd));
+  source.extents[0].bytes.replace(0, kMbrCodeEnd, boot, 0, kMbrCodeEnd);
 
-  // core.img: its size from the partition's content (the image was written there whole).
-  uint64_t part_bytes = (p.last_lba - p.first_lba + 1) * kSector;
-  (void)part_bytes;
-  std::string first = pread_at(disk_path, core_lba * kSector, kSector);
+  // core.img's first sector, in its image file: the block list for the rest of it.
+  const DiskExtent* core = nullptr;
+  for (const auto& e : source.extents)
+    if (e.offset == core_lba * kSector && !e.file.empty()) core = &e;
+  if (!core) throw Error("bios", "no core.img at the BIOS boot partition's first sector");
+  std::string first = pread_at(core->file, core->file_offset, kSector);
   auto* f = reinterpret_cast<uint8_t*>(first.data());
-  uint64_t core_size = p.size_bytes;  // the requested size is the core.img file size
-  uint16_t sectors = uint16_t((core_size + kSector - 1) / kSector);
+  uint16_t sectors = uint16_t((core->length + kSector - 1) / kSector);
   put_le64(f + 500, core_lba + 1);
   put_le16(f + 508, uint16_t(sectors - 1));
   put_le16(f + 510, 0x820);
-  pwrite_at(disk_path, core_lba * kSector, first);
+  pwrite_at(core->file, core->file_offset, first);
 }
 
 }  // namespace mi

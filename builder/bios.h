@@ -2,10 +2,11 @@
 // its core.img in a GPT "BIOS boot" partition, both taken from the image's own grub-pc-bin, and a
 // grub.cfg on the ESP booting the same kernel, initrd and command line as the systemd-boot entry.
 // What `grub-install` would do, done on the disk file (no devices, no mounts).
-// Flow: esp.h (grub.cfg on the ESP) → make_bios_core() → assemble.h (partition) → install_bios_mbr().
+// Flow: esp.h (grub.cfg on the ESP) → make_bios_core() → assemble.h (partition) → install_bios_boot().
 #pragma once
 #include <string>
 
+#include "formats/disk_source.h"
 #include "formats/gpt.h"
 
 namespace mi {
@@ -18,9 +19,10 @@ std::string grub_cfg(const std::string& title, const std::string& kernel_version
 // has no grub-pc-bin.
 void make_bios_core(const std::string& tree, const std::string& esp_volume_id, const std::string& core_img);
 
-// Writes the tree's boot.img into the MBR code area of `disk_path` (the partition table and
-// signature stay) pointing at core.img in disk.partitions[part], and patches core.img's first
-// block list there, as grub-bios-setup does.
-void install_bios_mbr(const std::string& tree, const std::string& disk_path, const GptDisk& disk, size_t part);
+// Puts the tree's boot.img into the MBR code area of the disk (the first bytes of `source`'s
+// first extent, the primary GPT; the partition table and signature stay) pointing at core.img in
+// disk.partitions[part], and patches core.img's first block list in its image file (the extent
+// of that partition), as grub-bios-setup does.
+void install_bios_boot(const std::string& tree, const GptDisk& disk, DiskSource& source, size_t part);
 
 }  // namespace mi

@@ -23,8 +23,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
-#include "formats/qcow2_convert.h"
-#include "formats/raw.h"
+#include "formats/disk_formats.h"
 #include "common/strings.h"
 
 namespace fs = std::filesystem;
@@ -234,27 +233,20 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   log("writing the ext4 /var");
   make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
 
-  // The disk, then the formats.
-  std::string raw_final = out_dir + "/" + base + ".raw";
-  bool want_raw = std::find(opts.formats.begin(), opts.formats.end(), "raw") != opts.formats.end();
-  // Temporaries of a killed build of these outputs go first.
-  for (const auto& f : opts.formats) remove_stale_temporaries(out_dir + "/" + base + "." + f);
-  std::string raw_tmp = want_raw ? temp_name_for(raw_final) : rw + "/disk.raw";
+  // The disk, streamed into each format from the partition images (no raw intermediate).
   log("assembling the GPT disk");
-  GptDisk disk = assemble_disk(ids, imgs, raw_tmp);
-  install_bios_mbr(tree, raw_tmp, disk, 3);
+  AssembledDisk disk = assemble_disk(ids, imgs);
+  install_bios_boot(tree, disk.layout, disk.source, 3);
+  DiskReader reader(disk.source);
+  DiskFormatOptions fo;
+  fo.compression = opts.compression;
+  fo.epoch = std::stoull(epoch);
+  fo.uuid = ids.disk_guid;
   for (const auto& f : opts.formats) {
-    if (f != "qcow2") continue;
-    std::string q = out_dir + "/" + base + ".qcow2";
-    log("converting to " + q);
-    convert_image(raw_tmp, "qcow2", q);
-    res.outputs.push_back(describe(q, "qcow2"));
-  }
-  if (want_raw) {
-    commit_rename(raw_tmp, raw_final);
-    res.outputs.insert(res.outputs.begin(), describe(raw_final, "raw"));
-  } else {
-    fs::remove(raw_tmp);
+    std::string out = out_dir + "/" + base + "." + f;
+    log("writing " + out);
+    write_disk_format(f, reader, out, fo);
+    res.outputs.push_back(describe(out, f));
   }
   if (!opts.keep_work) {
     for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})

@@ -1,7 +1,7 @@
 // The image pipeline of `mibuild`: from a validated Spec and one resolved role to bootable,
-// read-only GPT disks (raw, qcow2). Called by the CLI (`mibuild build`) once per role.
+// read-only GPT disks (raw, qcow2, vmdk, vhd). Called by the CLI (`mibuild build`) once per role.
 // Flow: rootfs (mmdebstrap) → finalize (overlays, users, first-boot hygiene) → erofs root +
-//       ext4 /var + FAT ESP → GPT assemble (sparse raw) → formats (qcow2 via qemu-img).
+//       ext4 /var + FAT ESP → GPT assemble (a DiskSource) → formats (formats/disk_formats.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,7 +15,8 @@ namespace mi {
 struct ImageOptions {
   std::string work_dir;                         // scratch (rootfs tree, partition images); default: <out_dir>/.work
   std::string out_dir = "out";                  // where <base>.<format> appear (atomic rename)
-  std::vector<std::string> formats = {"raw"};   // "raw" | "qcow2"
+  std::vector<std::string> formats = {"raw"};   // disk formats: "raw" | "qcow2" | "vmdk" | "vhd"
+  std::string compression;                      // qcow2 clusters: "" (none), "zlib", "zstd"
   std::string base_name;                        // default: "<spec.name>-<role>", e.g. "mi-all-in-one"
   bool keep_work = false;                       // keep the rootfs tree and partition images afterwards
   std::string firstboot_binary;                 // if set: installed as /usr/bin/mi-firstboot (must exist)
@@ -27,7 +28,7 @@ struct ImageOptions {
 
 struct ImageOutput {
   std::string path;
-  std::string format;  // "raw" | "qcow2"
+  std::string format;  // "raw" | "qcow2" | "vmdk" | "vhd"
   uint64_t size = 0;   // bytes on disk of the file (allocated size is smaller for sparse raw)
   std::string sha256;
 };
