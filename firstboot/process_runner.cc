@@ -88,6 +88,8 @@ struct ProcessRunner : ServiceRunner {
     return expected.empty() || actual == expected;
   }
 
+  void prepare(const std::vector<ServiceSpec>&) override {}  // nothing to register
+
   void start(const ServiceSpec& s, bool restart) override {
     if (s.argv.empty()) throw Error(s.name, "no command to start as a process");
     bool up = running(s.name);

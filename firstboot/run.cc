@@ -184,6 +184,15 @@ Outcome run_firstboot(const FirstbootOptions& opts, std::ostream& log) {
   auto runner = make_runner(opts.runner, c.layout.run_dir());
   c.runner = runner.get();
   c.consul.base = "http://127.0.0.1:" + std::to_string(c.cfg.ports.consul_http);
+  {
+    // Every service this node may start, made known to the service manager while discovery
+    // runs (one systemd reload instead of one per service, off the critical path).
+    std::vector<ServiceSpec> specs = {consul_service(c.layout)};
+    if (is_control(c.cfg.role)) specs.push_back(zookeeper_service(c.layout, std::string(runner->kind()) != "systemd"));
+    for (auto& s : optional_services(c.cfg.role, c.layout))
+      if (runner->available(s)) specs.push_back(s);
+    c.prepared = std::async(std::launch::async, [r = c.runner, specs] { r->prepare(specs); });
+  }
 
   size_t resume = resume_index(c.st);
   if (resume > 0 && resume < step_names().size())

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -37,6 +38,9 @@ struct Context {
   // the end of the run: it answers nodes that start later, committed flag once committed.
   std::unique_ptr<BeaconAgent> beacon;
   Clock::time_point counters_saved{};
+  // The runner's prepare() of every service this node may start, running beside discovery;
+  // services_prepared() waits for it (and rethrows its error) before the first start.
+  std::future<void> prepared;
 
   void say(const std::string& msg) { *log << "mi-firstboot: " << current << ": " << msg << std::endl; }
   void save() { save_state(layout.state_file(), st); }
@@ -60,6 +64,11 @@ int next_pause_ms(const Context& c, Clock::time_point started, int* pause_ms);
 // mi::Error from `check` (service not answering yet) is a reason to wait, not a failure. False when the deadline
 // passes.
 bool wait_until(Context& c, const std::function<bool(std::string*)>& check);
+
+// Waits for Context::prepared, once; its error is this step's.
+inline void services_prepared(Context& c) {
+  if (c.prepared.valid()) c.prepared.get();
+}
 
 // Late beacon news (another configuration, one name on two nodes) into state.json and the log.
 void note_beacons(Context& c);

@@ -27,6 +27,10 @@ struct ServiceRunner {
   // Can this service run here (unit or program installed)? Steps skip optional services
   // (Mesos, Marathon, dnsmasq, Registrator) that are not.
   virtual bool available(const ServiceSpec& spec) = 0;
+  // Makes the services known before any of them starts, so that start() has nothing left to
+  // prepare (systemd: writes every unit file that changed, then one `daemon-reload`, which takes
+  // tens of seconds under emulation); starts nothing. Run beside discovery.
+  virtual void prepare(const std::vector<ServiceSpec>& specs) = 0;
   // Starts the service unless it is already running; `restart` when its configuration
   // changed since it was started.
   virtual void start(const ServiceSpec& spec, bool restart = false) = 0;
@@ -39,7 +43,8 @@ struct ServiceRunner {
 // systemctl through mi::run. For each spec with argv, writes a drop-in
 // <unit_dir>/<name>.service.d/50-mi-firstboot.conf (ExecStart=, Environment=, User=) when
 // the unit is installed, or a whole unit <unit_dir>/<name>.service when it is not, then
-// `systemctl daemon-reload` and `systemctl start`. unit_dir defaults to /run/systemd/system:
+// `systemctl daemon-reload` (once for all of them in prepare(); again in start() only if a
+// unit changed since) and `systemctl start`. unit_dir defaults to /run/systemd/system:
 // runtime units are rewritten by mi-firstboot on every boot from its committed state, so
 // nothing of them lives in the read-only image or goes stale on /var.
 struct UnitFile {

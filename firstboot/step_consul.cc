@@ -14,6 +14,7 @@ bool step_consul(Context& c, bool replay) {
   bool changed = false;
   for (const auto& f : consul_files(in)) changed |= ensure_file(f);
   if (changed) c.say("wrote " + c.layout.consul_config_dir() + "/consul.json");
+  services_prepared(c);
   c.runner->start(consul_service(c.layout), changed);
   if (replay) return true;
   c.progress("running", "Consul agent started; waiting for a leader");

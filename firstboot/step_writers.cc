@@ -26,6 +26,7 @@ void step_writers(Context& c, bool replay) {
     bool changed = std::any_of(written.begin(), written.end(), [&](const std::string& w) {
       return w == s.env_file || (s.name == "dnsmasq" && w.rfind(c.layout.dnsmasq_dir() + "/", 0) == 0);
     });
+    services_prepared(c);
     c.runner->start(s, changed);
     started.push_back(s.name);
   }

@@ -150,6 +150,7 @@ bool step_zookeeper(Context& c, bool replay) {
   ensure_dir(c.layout.zk_data_dir(), systemd ? "zookeeper" : "", 0750);
   bool changed = false;
   for (const auto& f : zookeeper_files(in)) changed |= ensure_file(f);
+  services_prepared(c);
   c.runner->start(zookeeper_service(c.layout, !systemd), changed);
   std::string mode;
   if (replay) {

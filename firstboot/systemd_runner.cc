@@ -103,19 +103,27 @@ struct SystemdRunner : ServiceRunner {
     return r.exit_code == 0;
   }
 
-  void start(const ServiceSpec& s, bool restart) override {
+  // Writes the unit file of `s` if it differs from what is there; true when it did.
+  bool write_unit(const ServiceSpec& s) const {
+    if (s.argv.empty() && s.env.empty() && s.env_file.empty() && s.user.empty()) return false;
+    auto [path, content] = unit_file(s);
+    std::string old;
+    if (std::filesystem::exists(path)) old = read_file(path);
+    if (old == content) return false;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    write_file_atomic(path, content, 0644);
+    return true;
+  }
+
+  void prepare(const std::vector<ServiceSpec>& specs) override {
     bool changed = false;
-    if (!s.argv.empty() || !s.env.empty() || !s.env_file.empty() || !s.user.empty()) {
-      auto [path, content] = unit_file(s);
-      std::string old;
-      if (std::filesystem::exists(path)) old = read_file(path);
-      if (old != content) {
-        std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-        write_file_atomic(path, content, 0644);
-        run({"systemctl", "daemon-reload"});
-        changed = true;
-      }
-    }
+    for (const auto& s : specs) changed |= write_unit(s);
+    if (changed) run({"systemctl", "daemon-reload"}, {.timeout_seconds = 300});
+  }
+
+  void start(const ServiceSpec& s, bool restart) override {
+    bool changed = write_unit(s);
+    if (changed) run({"systemctl", "daemon-reload"}, {.timeout_seconds = 300});
     bool up = running(s.name);
     if (up && !restart && !changed) return;
     run({"systemctl", up ? "restart" : "start", unit(s.name)}, {.timeout_seconds = 120});
