@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/strings.h"
-#include "formats/qcow2_convert.h"
+#include "formats/qcow2_writer.h"
 #include "formats/raw.h"
 #include "formats/vhd_writer.h"
 #include "formats/vmdk_writer.h"
@@ -40,16 +40,7 @@ void write_disk_format(const std::string& format, const DiskReader& disk, const 
       if (v.cid >= 0xfffffffeu || v.cid == 0) v.cid = 1;
       write_vmdk_stream_optimized(disk, tmp, v);
     } else if (format == "qcow2") {
-      // qemu-img until our writer lands: through a raw temporary beside the output.
-      std::string raw = tmp + ".raw";
-      try {
-        write_raw_sparse(disk, raw);
-        convert_image_to(raw, "qcow2", tmp, o.compression);
-      } catch (...) {
-        std::remove(raw.c_str());
-        throw;
-      }
-      std::remove(raw.c_str());
+      write_qcow2(disk, tmp, {o.compression == "none" ? "" : o.compression, o.threads});
     } else {
       throw Error("format", "unknown disk format '" + format + "' (valid: " + join(disk_formats(), ", ") + ")");
     }

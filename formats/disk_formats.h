@@ -1,7 +1,7 @@
 // The disk formats, by name, written from one DiskReader: each output appears whole by atomic
 // rename (a killed run leaves a temporary that the next run removes). What `mibuild build`
-// and `mibuild convert` call; the per-format writers are in raw.h, vhd_writer.h,
-// vmdk_writer.h and (for now) qcow2_convert.h.
+// and `mibuild convert` call; the per-format writers are in raw.h, qcow2_writer.h,
+// vmdk_writer.h and vhd_writer.h.
 // Flow: assemble (builder/) → disk_source() → write_disk_format() → out_dir.
 #pragma once
 #include <string>
