@@ -58,9 +58,15 @@ std::string grub_cfg(const std::string& title, const std::string& kv, const std:
          "terminal_input serial console\n"
          "terminal_output serial console\n"
          "set timeout=0\n"
-         "menuentry '" + title + "' {\n"
-         "  linux /mi/" + kv + "/linux " + cmdline + "\n"
-         "  initrd /mi/" + kv + "/initrd\n"
+         "menuentry '" +
+         title +
+         "' {\n"
+         "  linux /mi/" +
+         kv + "/linux " + cmdline +
+         "\n"
+         "  initrd /mi/" +
+         kv +
+         "/initrd\n"
          "}\n";
 }
 

@@ -23,8 +23,8 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
-#include "formats/disk_formats.h"
 #include "common/strings.h"
+#include "formats/disk_formats.h"
 
 namespace fs = std::filesystem;
 
@@ -36,8 +36,17 @@ namespace {
 // the users' keys; libnss-myhostname resolves the host name mi-firstboot gives each node (the
 // read-only /etc/hosts cannot name it).
 std::vector<std::string> required_packages(const Spec& spec) {
-  return {spec.base.kernel, "initramfs-tools", "systemd", "systemd-sysv", "systemd-resolved", "systemd-boot-efi",
-          "udev", "dbus", "openssh-server", "grub-pc-bin", "libnss-myhostname"};
+  return {spec.base.kernel,
+          "initramfs-tools",
+          "systemd",
+          "systemd-sysv",
+          "systemd-resolved",
+          "systemd-boot-efi",
+          "udev",
+          "dbus",
+          "openssh-server",
+          "grub-pc-bin",
+          "libnss-myhostname"};
 }
 
 void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
@@ -64,7 +73,6 @@ std::string upstream_version(std::string v) {
   if (auto p = v.find_first_of("+~"); p != std::string::npos) v = v.substr(0, p);
   return v;
 }
-
 
 std::string resolve_path(const Spec& spec, const std::string& p) {
   if (p.empty() || p[0] == '/') return p;
@@ -112,7 +120,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   const std::string seed = spec.seed.empty() ? spec.name : spec.seed;
   const std::string base = opts.base_name.empty() ? spec.name + "-" + role.name : opts.base_name;
   for (const auto& f : opts.formats)
-    if (f != "raw" && f != "qcow2") throw Error("formats", "format '" + f + "' is not supported by the image build (raw, qcow2)");
+    if (f != "raw" && f != "qcow2")
+      throw Error("formats", "format '" + f + "' is not supported by the image build (raw, qcow2)");
   if (opts.formats.empty()) throw Error("formats", "no output format requested");
   fs::create_directories(opts.out_dir);
   const std::string out_dir = fs::absolute(opts.out_dir).lexically_normal();
@@ -179,8 +188,10 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   for (auto [c, idx] : debian_components) {
     auto& st = res.components[idx];
     auto pkgs = c->packages.empty() ? std::vector<std::string>{c->name} : c->packages;
-    auto pv = std::find_if(res.packages.begin(), res.packages.end(), [&](const PackageVersion& p) { return p.name == pkgs[0]; });
-    if (pv == res.packages.end()) throw Error(c->pos.str(), "component " + c->name + ": package " + pkgs[0] + " not installed");
+    auto pv = std::find_if(res.packages.begin(), res.packages.end(),
+                           [&](const PackageVersion& p) { return p.name == pkgs[0]; });
+    if (pv == res.packages.end())
+      throw Error(c->pos.str(), "component " + c->name + ": package " + pkgs[0] + " not installed");
     st.present = true;
     st.version = upstream_version(pv->version);
     st.note = "debian " + pkgs[0] + " " + pv->version + (c->suite.empty() ? "" : " from " + c->suite);

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <memory>
 #include <mutex>
+#include <regex>
 
 #include "common/error.h"
 
@@ -125,7 +126,7 @@ HttpResponse http_request(const std::string& method, const std::string& url, con
     add(k + ": " + v);
   }
   if (!has_type) add("Content-Type:");  // none rather than libcurl's form-urlencoded
-  add("Expect:");                      // no 100-continue round trip
+  add("Expect:");                       // no 100-continue round trip
 
   HttpResponse resp;
   Exchange x{&resp, max_body};
@@ -157,13 +158,16 @@ HttpResponse http_request(const std::string& method, const std::string& url, con
 
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    const std::string detail = one_line(*err ? err : curl_easy_strerror(rc));
+    std::string detail = one_line(*err ? err : curl_easy_strerror(rc));
+    // curl says how long a failed connect took ("... after 1 ms: ..."): dropped, so that the
+    // same failure gives the same message (a waiting step logs a message only when it changes).
+    static const std::regex elapsed(R"( after [0-9]+ ms)");
+    detail = std::regex_replace(detail, elapsed, "");
     if (x.too_large || rc == CURLE_FILESIZE_EXCEEDED)
       throw Error(url, "response larger than " + std::to_string(max_body) + " bytes");
     if (rc == CURLE_OPERATION_TIMEDOUT)
       throw Error(url, "timed out after " + std::to_string(timeout_ms) + " ms (" + detail + ")");
-    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-      throw Error(url, "cannot connect: " + detail);
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) throw Error(url, "cannot connect: " + detail);
     throw Error(url, detail);
   }
   long status = 0;

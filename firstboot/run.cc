@@ -3,8 +3,8 @@
 // steps already done are replayed cheaply. Also the helpers the steps share (run_context.h),
 // the WriterInput of a node's committed state, and sd_notify.
 #include <pwd.h>
-#include <systemd/sd-daemon.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,9 +15,9 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/net.h"
 #include "firstboot/beacon.h"
 #include "firstboot/run_context.h"
-#include "common/net.h"
 
 namespace mi::firstboot {
 

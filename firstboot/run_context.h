@@ -76,7 +76,6 @@ void note_beacons(Context& c);
 // A directory a service writes to, owned by its user when systemd runs it as that user.
 void ensure_dir(const std::string& dir, const std::string& owner, mode_t mode);
 
-
 // Starts the beacon agent (every discovery method but cloud) if it does not run yet.
 void start_beacon_agent(Context& c, const std::vector<std::string>& listed);
 

@@ -10,6 +10,7 @@
 #include "firstboot/steps.h"
 #include "golden_util.h"
 #include "skip.h"
+#include "temp_dir.h"
 
 using namespace mi::firstboot;
 
@@ -59,4 +60,33 @@ TEST_CASE("optional services read their env files; only installed ones are start
   ServiceSpec absent;
   absent.name = "mi-no-such-service-here";
   CHECK_FALSE(runner->available(absent));
+}
+
+// systemctl replaced by a script that logs its arguments (first on PATH): what the runner asks
+// of systemd, in order.
+TEST_CASE("prepare() writes every unit and reloads once; start() then reloads no more") {
+  mi::test::TempDir t("mi-systemd-runner");
+  std::string bin = t.path + "/bin", units = t.path + "/units", log = t.path + "/systemctl.log";
+  std::filesystem::create_directories(bin);
+  mi::write_file_atomic(bin + "/systemctl",
+                        "#!/bin/sh\necho \"$*\" >>" + log + "\n[ \"$1\" = is-active ] && exit 3\nexit 0\n", 0755);
+  std::string path = getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin";
+  setenv("PATH", (bin + ":" + path).c_str(), 1);
+  Layout layout{"/var/lib/mi"};
+  auto runner = make_systemd_runner(units);
+  runner->prepare({consul_service(layout), zookeeper_service(layout, false)});
+  CHECK(mi::read_file(log) == "daemon-reload\n");
+  CHECK(std::filesystem::exists(units + "/zookeeper.service"));
+  runner->start(consul_service(layout), false);
+  runner->start(zookeeper_service(layout, false), false);
+  CHECK(mi::read_file(log) ==
+        "daemon-reload\nis-active --quiet consul.service\nstart consul.service\n"
+        "is-active --quiet zookeeper.service\nstart zookeeper.service\n");
+  // Nothing changed: a second prepare (the next boot's replay) does not reload.
+  runner->prepare({consul_service(layout), zookeeper_service(layout, false)});
+  CHECK(mi::read_file(log).find("daemon-reload", 1) == std::string::npos);
+  // A changed unit is written and reloaded before its start.
+  runner->start(zookeeper_service(layout, true), false);
+  CHECK(mi::read_file(log).find("daemon-reload", 1) != std::string::npos);
+  setenv("PATH", path.c_str(), 1);
 }

@@ -60,8 +60,7 @@ TEST_CASE("every disk format reads back as the same disk, and appears by rename"
       CHECK(fs::exists(out));
       for (const auto& e : fs::directory_iterator(t.path))
         CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
-      auto info = nlohmann::json::parse(
-          mi::run({"qemu-img", "info", "-f", qemu_name(f), "--output=json", out}).out);
+      auto info = nlohmann::json::parse(mi::run({"qemu-img", "info", "-f", qemu_name(f), "--output=json", out}).out);
       uint64_t vsize = info["virtual-size"].get<uint64_t>();
       // VHD rounds up to a whole MiB (Azure); every other format keeps the size.
       CHECK(vsize == (f == "vhd" ? uint64_t(6 << 20) : size));
