@@ -6,17 +6,18 @@
 #include <filesystem>
 #include <iostream>
 
+#include "builder/boot.h"
+#include "builder/image_build.h"
 #include "builder/manifest.h"
 #include "builder/plan.h"
 #include "builder/roles.h"
+#include "builder/seed.h"
 #include "builder/spec.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "builder/boot.h"
-#include "builder/image_build.h"
-#include "builder/seed.h"
 #include "common/strings.h"
+#include "formats/disk_formats.h"
 
 namespace fs = std::filesystem;
 
@@ -41,6 +42,7 @@ const char* kTopHelp =
     "    mibuild roles [SPEC]\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
     "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
+    "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd]\n"
     "    mibuild --version | --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -70,7 +72,8 @@ const char* kBuildHelp =
     "    SPEC                 the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
     "    -r, --role ROLE      build this role (repeatable; default: the spec's `roles`)\n"
     "    -f, --format FORMAT  write this format (repeatable; default: the spec's `formats`);\n"
-    "                         supported: raw, qcow2\n"
+    "                         supported: raw, qcow2, vmdk (streamOptimized), vhd (fixed)\n"
+    "    --compress none|zlib|zstd  compress qcow2 clusters (default: none); vmdk is always deflated\n"
     "    -o, --out DIR        output directory (default: out)\n"
     "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
     "    --keep-work          keep the root file system tree and partition images afterwards\n"
@@ -115,6 +118,26 @@ const char* kRolesHelp =
     "OPTIONS\n"
     "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
     "    -h, --help   this text\n"
+    "\n";
+
+const char* kConvertHelp =
+    "NAME\n"
+    "    mibuild convert - write a raw disk in another disk format\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd] [--threads N]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Streams the raw disk image RAW through the same writers `mibuild build` uses and writes\n"
+    "    OUTPUT by atomic rename: raw (sparse), qcow2 (version 3; --compress zlib or zstd compresses\n"
+    "    its clusters), vmdk (streamOptimized, deflated) or vhd (fixed, rounded up to a whole MiB).\n"
+    "\n"
+    "OPTIONS\n"
+    "    -f, --format FORMAT  raw, qcow2, vmdk or vhd\n"
+    "    -o, --out OUTPUT     the file to write\n"
+    "    --compress C         qcow2 cluster compression: none (default), zlib, zstd\n"
+    "    --threads N          compression threads (default: every core)\n"
+    "    -h, --help           this text\n"
     "\n";
 
 const char* kBootHelp =
@@ -178,7 +201,6 @@ const char* kSeedHelp =
     "    -h, --help             this text\n"
     "\n";
 
-
 // --allow-outside-paths (build, validate, roles): spec paths may leave the spec's tree.
 mi::SpecOptions spec_options;
 
@@ -231,6 +253,7 @@ int cmd_roles(const std::string& spec_file) {
 struct BuildArgs {
   std::string spec;
   std::vector<std::string> roles, formats;
+  std::string compression;
   std::string out_dir = "out";
   std::string work_dir;
   bool keep_work = false;
@@ -264,6 +287,7 @@ int cmd_build(const BuildArgs& a) {
   for (const auto& x : a.formats)
     if (std::find(po.formats.begin(), po.formats.end(), x) == po.formats.end()) po.formats.push_back(x);
   po.out_dir = a.out_dir;
+  po.compression = a.compression;
   po.firstboot_binary = mi::default_firstboot_binary();
   // A changed mibuild may build differently: its own bytes are part of every key.
   po.builder_id = mi::sha256_file_hex("/proc/self/exe");
@@ -302,6 +326,7 @@ int cmd_build(const BuildArgs& a) {
     io.out_dir = plan.out_dir;
     io.work_dir = a.work_dir;
     io.formats = plan.formats;
+    io.compression = plan.compression;
     io.base_name = s.name + "-" + rp.role;
     io.keep_work = a.keep_work;
     io.firstboot_binary = po.firstboot_binary;
@@ -334,6 +359,23 @@ struct BootArgs {
   bool no_cluster = false;
 };
 
+struct ConvertArgs {
+  std::string input, format, out, compression;
+  int threads = 0;
+};
+
+int cmd_convert(const ConvertArgs& a) {
+  mi::DiskReader disk(mi::file_disk_source(a.input));
+  mi::DiskFormatOptions o;
+  o.compression = a.compression;
+  o.threads = a.threads;
+  o.uuid = mi::derive_uuid(mi::sha256_file_hex(a.input), "convert");  // the same input, the same bytes
+  if (const char* e = getenv("SOURCE_DATE_EPOCH")) o.epoch = std::strtoull(e, nullptr, 10);
+  mi::write_disk_format(a.format, disk, a.out, o);
+  std::cout << "wrote " << a.out << " (" << a.format << ")\n";
+  return kOk;
+}
+
 int cmd_boot(const BootArgs& a) {
   mi::BootOptions o;
   o.image = a.image;
@@ -362,6 +404,7 @@ int run(int argc, char** argv) {
   build->add_option("-r,--role", b.roles)->allow_extra_args(false);
   build->add_option("-f,--format", b.formats)->allow_extra_args(false);
   build->add_option("-o,--out", b.out_dir);
+  build->add_option("--compress", b.compression)->check(CLI::IsMember({"none", "zlib", "zstd"}));
   build->add_option("--work-dir", b.work_dir);
   build->add_flag("--keep-work", b.keep_work);
   build->add_flag("-n,--dry-run", b.dry_run);
@@ -417,6 +460,16 @@ int run(int argc, char** argv) {
   seed->add_option("--wan-join", sr.wan_join)->delimiter(',')->allow_extra_args(false);
   seed->add_flag("-h,--help", seed_help);
 
+  ConvertArgs cv;
+  bool convert_help = false;
+  CLI::App* convert = app.add_subcommand("convert");
+  convert->add_option("RAW", cv.input);
+  convert->add_option("-f,--format", cv.format)->check(CLI::IsMember(mi::disk_formats()));
+  convert->add_option("-o,--out", cv.out);
+  convert->add_option("--compress", cv.compression)->check(CLI::IsMember({"none", "zlib", "zstd"}));
+  convert->add_option("--threads", cv.threads)->check(CLI::Range(0, 1024));
+  convert->add_flag("-h,--help", convert_help);
+
   auto usage = [](const std::string& why, const std::string& cmd) {
     std::cerr << "mibuild: " << why << "\n(see `mibuild " << (cmd.empty() ? "" : cmd + " ") << "--help`)\n";
     return kUsage;
@@ -433,6 +486,7 @@ int run(int argc, char** argv) {
   if (roles_help) return std::cout << kRolesHelp << kExit, kOk;
   if (boot_help) return std::cout << kBootHelp << kExit, kOk;
   if (seed_help) return std::cout << kSeedHelp << kExit, kOk;
+  if (convert_help) return std::cout << kConvertHelp << kExit, kOk;
   if (version) return std::cout << "mibuild " << mi::mibuild_version() << "\n", kOk;
   if (help) return std::cout << kTopHelp << kExit, kOk;
 
@@ -445,6 +499,12 @@ int run(int argc, char** argv) {
   if (boot->parsed()) {
     if (bo.image.empty()) return usage("boot: IMAGE is required", "boot");
     return cmd_boot(bo);
+  }
+  if (convert->parsed()) {
+    if (cv.input.empty()) return usage("convert: RAW is required", "convert");
+    if (cv.format.empty()) return usage("convert: -f FORMAT is required (raw, qcow2, vmdk, vhd)", "convert");
+    if (cv.out.empty()) return usage("convert: -o OUTPUT is required", "convert");
+    return cmd_convert(cv);
   }
   if (seed->parsed()) {
     if (sr.secret_file.empty()) return usage("seed: --secret-file is required (the fleet secret)", "seed");

@@ -21,7 +21,6 @@ namespace mi {
 
 namespace {
 
-
 // One line per file of an overlay tree: relative path, type, mode, content (sha256 or link
 // target), so that adding, removing, renaming, chmod-ing or editing a file changes the key.
 void hash_tree(const std::string& root, const std::string& label, std::vector<std::string>& lines,
@@ -120,23 +119,27 @@ std::vector<std::string> cluster_notes(const Spec& spec) {
     int n = role_control_count(spec, r);
     std::string how = cl.discovery.method + " discovery";
     if (r == "all-in-one") {
-      notes.push_back(r + ": forms a one-node cluster by itself (control_count 1 for this role); no seed needed, it "
-                          "makes its own fleet secret");
+      notes.push_back(r +
+                      ": forms a one-node cluster by itself (control_count 1 for this role); no seed needed, it "
+                      "makes its own fleet secret");
     } else if (r == "control" || r == "compute") {
-      std::string need = r == "control" ? std::to_string(n) + " control nodes booted with one fleet secret (a seed: "
-                                                              "`mibuild seed`), found by " + how
+      std::string need = r == "control" ? std::to_string(n) +
+                                              " control nodes booted with one fleet secret (a seed: "
+                                              "`mibuild seed`), found by " +
+                                              how
                                         : "joins the " + std::to_string(n) + " control nodes it finds by " + how;
       if (cl.discovery.method == "static" && int(cl.discovery.peers.size()) < n)
         notes.push_back(r + ": cannot form a cluster with these defaults: static discovery lists " +
-                        std::to_string(cl.discovery.peers.size()) + " peers but control_count is " +
-                        std::to_string(n) + " (name the peers, or give them per node in a seed)");
+                        std::to_string(cl.discovery.peers.size()) + " peers but control_count is " + std::to_string(n) +
+                        " (name the peers, or give them per node in a seed)");
       else if (r == "compute" && !has_control)
         notes.push_back(r + ": " + need + "; this spec builds no control image, so they come from another");
       else
         notes.push_back(r + ": " + need);
     } else {
-      notes.push_back(r + ": not a role mi-firstboot knows: each node's seed or kernel command line must name its "
-                          "role (control, compute or all-in-one)");
+      notes.push_back(r +
+                      ": not a role mi-firstboot knows: each node's seed or kernel command line must name its "
+                      "role (control, compute or all-in-one)");
     }
   }
   return notes;
@@ -151,6 +154,9 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
   plan.firstboot_binary = opts.firstboot_binary;
   for (const auto& f : plan.formats)
     if (auto why = check_format(f); !why.empty()) throw Error{"formats", why};
+  plan.compression = opts.compression == "none" ? "" : opts.compression;
+  if (plan.compression != "" && plan.compression != "zlib" && plan.compression != "zstd")
+    throw Error{"--compress", "unknown compression '" + plan.compression + "' (valid: none, zlib, zstd)"};
   std::vector<std::string> roles = opts.roles.empty() ? spec.roles : opts.roles;
   plan.input_files.push_back(spec.file);
   for (const auto& r : roles) {
@@ -211,9 +217,9 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
                                     "cluster.yaml sha256=" + sha256_hex(cluster_defaults_yaml(spec, role_name))}));
     // finalize: enabled services, identity-free clean-up, timestamps.
     const char* sde = std::getenv("SOURCE_DATE_EPOCH");
-    rp.stages.push_back(make_stage(
-        "finalize", rp.stages.back().key,
-        {"services=" + join(rr.services, ","), "name=" + spec.name, "source_date_epoch=" + std::string(sde ? sde : "")}));
+    rp.stages.push_back(make_stage("finalize", rp.stages.back().key,
+                                   {"services=" + join(rr.services, ","), "name=" + spec.name,
+                                    "source_date_epoch=" + std::string(sde ? sde : "")}));
     // assemble: the disk layout and the seed its UUIDs come from.
     rp.stages.push_back(make_stage("assemble", rp.stages.back().key,
                                    {"seed=" + spec.seed, "esp_mb=" + std::to_string(spec.disk.esp_mb),
@@ -224,6 +230,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
       std::string out = (fs::path(plan.out_dir) / (spec.name + "-" + role_name + "." + format_extension(f))).string();
       rp.outputs.emplace_back(f, out);
       fmt.push_back("format " + f + " -> " + fs::path(out).filename().string());
+      if (f == "qcow2" && !plan.compression.empty()) fmt.push_back("qcow2 compression " + plan.compression);
     }
     rp.stages.push_back(make_stage("formats", rp.stages.back().key, fmt));
     plan.roles.push_back(std::move(rp));

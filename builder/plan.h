@@ -32,6 +32,7 @@ struct RolePlan {
 struct PlanOptions {
   std::vector<std::string> roles;    // empty: the spec's roles
   std::vector<std::string> formats;  // empty: the spec's formats
+  std::string compression;           // qcow2 clusters: "" (none), "zlib", "zstd"
   std::string out_dir = "out";
   std::string firstboot_binary;  // mi-firstboot baked into the image (hashed when it exists)
   std::string builder_id;        // identifies the mibuild doing the work (its binary's sha256)
@@ -41,6 +42,7 @@ struct Plan {
   std::string spec_file;
   std::string out_dir;
   std::vector<std::string> formats;
+  std::string compression;  // qcow2 clusters: "" (none), "zlib", "zstd"
   std::vector<RolePlan> roles;
   std::string manifest;                  // OUTDIR/manifest.json
   std::string firstboot_binary;          // as given in PlanOptions; "" or missing: the plan says so

@@ -4,6 +4,8 @@
 #include <filesystem>
 
 #include "common/process.h"
+#include "skip.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -45,8 +47,8 @@ TEST_CASE("mibuild validate: exit 2 and every problem with its position") {
             "bad/spec.yaml:6:3: unknown key 'packges' in base (valid keys: release, mirror, kernel, packages)",
             "bad/spec.yaml:7:18: roles[1]: unknown role 'missing': no roles file defines it (roles in bad/roles: "
             "compute, control)",
-            "bad/spec.yaml:8:16: formats[1]: format 'vmdk' is not yet supported (supported: raw, qcow2)",
-            "bad/spec.yaml:8:22: formats[2]: unknown format 'floppy' (supported: raw, qcow2)",
+            "bad/spec.yaml:8:16: formats[1]: format 'tar' is not yet supported (supported: raw, qcow2, vmdk, vhd)",
+            "bad/spec.yaml:8:21: formats[2]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd)",
             "bad/spec.yaml:9:20: overlays[1]: overlay directory not found: " + ov + "/nowhere",
             "bad/spec.yaml:12:5: users[0].password: passwords are not accepted in a spec; users log in with ssh_keys "
             "(public keys, one authorized_keys line each)",
@@ -112,12 +114,12 @@ TEST_CASE("mibuild build --dry-run prints the plan and touches nothing") {
 }
 
 TEST_CASE("mibuild usage errors exit 2 and say what is wrong") {
-  auto f = mibuild({"build", "good/spec.yaml", "-f", "vmdk", "--dry-run"});
+  auto f = mibuild({"build", "good/spec.yaml", "-f", "tar", "--dry-run"});
   CHECK(f.exit_code == 2);
-  CHECK(f.err == "mibuild: -f vmdk: format 'vmdk' is not yet supported (supported: raw, qcow2)\n");
+  CHECK(f.err == "mibuild: -f tar: format 'tar' is not yet supported (supported: raw, qcow2, vmdk, vhd)\n");
   auto u = mibuild({"build", "good/spec.yaml", "-f", "floppy", "--dry-run"});
   CHECK(u.exit_code == 2);
-  CHECK(u.err == "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2)\n");
+  CHECK(u.err == "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd)\n");
   auto r = mibuild({"build", "good/spec.yaml", "-r", "gamma", "--dry-run"});
   CHECK(r.exit_code == 2);
   CHECK(r.err == "mibuild: -r gamma: unknown role (roles: alpha, beta, both)\n");
@@ -169,4 +171,27 @@ TEST_CASE("mibuild boot: a missing image is a runtime error (exit 1), a missing 
   auto u = mibuild({"boot"});
   CHECK(u.exit_code == 2);
   CHECK(u.err == "mibuild: boot: IMAGE is required\n(see `mibuild boot --help`)\n");
+}
+
+TEST_CASE("mibuild convert writes a raw disk in each format; missing arguments exit 2") {
+  if (!mi::have_program("qemu-img")) return mi::test::skip_or_fail("qemu-img (qemu-utils) is not installed");
+  mi::test::TempDir t("mi-cli-convert");
+  std::string raw = t.path + "/d.raw";
+  mi::run({"truncate", "-s", "3M", raw});
+  mi::run({"dd", "if=/etc/os-release", "of=" + raw, "bs=512", "seek=4000", "conv=notrunc", "status=none"});
+  for (std::string f : {"qcow2", "vmdk"}) {
+    auto r = mibuild({"convert", raw, "-f", f, "-o", t.path + "/d." + f, "--compress", "zstd"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(mi::run({"qemu-img", "compare", "-f", "raw", "-F", f, raw, t.path + "/d." + f}, {.check = false}).exit_code ==
+          0);
+  }
+  auto no_format = mibuild({"convert", raw, "-o", t.path + "/x"});
+  CHECK(no_format.exit_code == 2);
+  CHECK(no_format.err.find("-f FORMAT is required") != std::string::npos);
+  auto bad = mibuild({"convert", raw, "-f", "vdi", "-o", t.path + "/x"});
+  CHECK(bad.exit_code == 2);
+  auto missing = mibuild({"convert", t.path + "/none.raw", "-f", "raw", "-o", t.path + "/x"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("none.raw") != std::string::npos);
 }

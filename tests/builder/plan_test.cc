@@ -181,8 +181,9 @@ TEST_CASE("make_plan refuses unknown roles and unsupported formats") {
   o.roles = {"zz"};
   CHECK_THROWS_WITH(mi::make_plan(s, o), "role zz: unknown role (roles: a, b)");
   o.roles = {};
-  o.formats = {"vhd"};
-  CHECK_THROWS_WITH(mi::make_plan(s, o), "formats: format 'vhd' is not yet supported (supported: raw, qcow2)");
+  o.formats = {"iso"};
+  CHECK_THROWS_WITH(mi::make_plan(s, o),
+                    "formats: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd)");
 }
 
 TEST_CASE("per-role cluster defaults: all-in-one expects one control node, control and compute the spec's count") {
@@ -194,7 +195,9 @@ TEST_CASE("per-role cluster defaults: all-in-one expects one control node, contr
       "  discovery:\n"
       "    method: static\n"
       "    peers: [10.0.0.11, 10.0.0.12]\n",
-      {{"control", "name: control\n"}, {"compute", "name: compute\n"}, {"all-in-one", "name: all-in-one\ninclude: [control, compute]\n"}});
+      {{"control", "name: control\n"},
+       {"compute", "name: compute\n"},
+       {"all-in-one", "name: all-in-one\ninclude: [control, compute]\n"}});
   mi::Spec s = mi::load_spec(t.spec());
   CHECK(mi::role_control_count(s, "all-in-one") == 1);
   CHECK(mi::role_control_count(s, "control") == 5);

@@ -1,14 +1,14 @@
 // `mibuild seed` (builder/seed.cc): the fleet secret file's rules, and the NoCloud seed image
 // checked with other people's tools (blkid for the CIDATA label, bsdtar and mtools for the
 // files) and read back by mi-firstboot's own user-data parser, as a booting node would.
-#include <catch2/catch.hpp>
+#include "builder/seed.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 
-#include "builder/seed.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
@@ -29,9 +29,7 @@ unsigned mode_of(const std::string& p) {
   return st.st_mode & 07777;
 }
 
-std::string label_of(const std::string& image) {
-  return mi::run({"blkid", "-o", "value", "-s", "LABEL", image}).out;
-}
+std::string label_of(const std::string& image) { return mi::run({"blkid", "-o", "value", "-s", "LABEL", image}).out; }
 
 }  // namespace
 

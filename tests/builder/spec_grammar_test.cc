@@ -17,7 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 const char* kRole = "name: a\n";
 const std::string kSpecHead = "name: t\nroles: [a]\n";
 

@@ -16,7 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 const std::string kHead = "name: t\nroles: [a]\n";
 const char* kRole = "name: a\n";
 
