@@ -369,7 +369,13 @@ int cmd_convert(const ConvertArgs& a) {
   mi::DiskFormatOptions o;
   o.compression = a.compression;
   o.threads = a.threads;
-  o.uuid = mi::derive_uuid(mi::sha256_file_hex(a.input), "convert");  // the same input, the same bytes
+  {
+    // The same input gives the same bytes: identities from the disk's size and its first MiB
+    // (the partition table, with the disk's own GUID), not from hashing gigabytes.
+    std::string head(std::min<uint64_t>(disk.size(), 1 << 20), '\0');
+    disk.read(0, head.size(), reinterpret_cast<uint8_t*>(head.data()));
+    o.uuid = mi::derive_uuid(mi::sha256_hex(std::to_string(disk.size()) + ":" + head), "convert");
+  }
   if (const char* e = getenv("SOURCE_DATE_EPOCH")) o.epoch = std::strtoull(e, nullptr, 10);
   mi::write_disk_format(a.format, disk, a.out, o);
   std::cout << "wrote " << a.out << " (" << a.format << ")\n";

@@ -11,8 +11,9 @@
 #   RUNS=3 bash tests/bench/disk_formats.sh ...              (the median of RUNS runs each)
 #
 # The input is converted to a sparse raw first (not timed), so both read the same file from the
-# page cache. qemu-img runs with its defaults (8 coroutines, in-order writes); each side may use
-# every core for compression. Times on these shared machines are noisy: compare ratios, run
+# page cache. qemu-img runs with its defaults (8 coroutines, in-order writes) and is followed by
+# `sync -f` of its output (mibuild fsyncs its outputs before renaming them into place); each
+# side may use every core for compression. Times on these shared machines are noisy: compare ratios, run
 # more than once.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -46,6 +47,14 @@ timed() {
   printf '%s\n' "${t[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
+# qemu-img convert, then its output flushed to disk: mibuild fsyncs what it writes before the
+# rename that makes it appear, qemu-img does not; timing both to the same durability.
+qemu_durable() {
+  local out=$1
+  shift
+  qemu-img convert -f raw "$@" "$raw" "$out" && sync -f "$out"
+}
+
 printf '\n%-12s %9s %9s %6s | %11s %11s %6s | %11s %11s\n' format "ours s" "qemu s" ratio "ours size" "qemu size" ratio \
   "ours alloc" "qemu alloc"
 row() {  # name qemu-format ours-args... -- qemu-args...
@@ -58,7 +67,7 @@ row() {  # name qemu-format ours-args... -- qemu-args...
   local o=$work/ours.$name q=$work/qemu.$name
   local to tq
   to=$(timed "$mibuild" convert "$raw" -o "$o" "${ours[@]}")
-  tq=$(timed qemu-img convert -f raw "${qemu[@]}" "$raw" "$q")
+  tq=$(timed qemu_durable "$q" "${qemu[@]}")
   for f in "$o" "$q"; do  # (role disks are whole MiB, so a VHD's size is the raw's)
     qemu-img compare -q -f raw -F "$qfmt" "$raw" "$f" || { echo "$f differs from the raw disk" >&2; exit 1; }
   done
