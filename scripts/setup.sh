@@ -38,6 +38,7 @@ pkgs=(
   libcurl4-openssl-dev libsystemd-dev zlib1g-dev libzstd-dev
   mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin
   systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools grub-common
+  attr acl libcap2-bin
   guestfish linux-image-amd64
   zookeeper consul iproute2 dnsutils curl jq python3 dnsmasq-base
   mkosi
