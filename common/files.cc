@@ -33,7 +33,10 @@ std::string temp_name_for(const std::string& path) {
 static void fsync_dir(const std::string& path) {
   auto dir = std::filesystem::path(path).parent_path();
   int fd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) { fsync(fd); close(fd); }
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
 }
 
 void remove_stale_temporaries(const std::string& path) {
@@ -97,6 +100,34 @@ void write_file_atomic(const std::string& path, const std::string& data, mode_t 
     throw Error(path, std::string("cannot flush: ") + strerror(errno));
   }
   commit_rename(tmp, path);
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd >= 0) close(fd);
+}
+
+UniqueFd create_file(const std::string& path, mode_t mode) {
+  UniqueFd f(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (f.fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
+  return f;
+}
+
+void pwrite_all(int fd, const void* data, size_t n, uint64_t off, const std::string& what) {
+  auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off_t(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      throw Error(what, std::string("write: ") + strerror(errno));
+    }
+    p += w;
+    n -= size_t(w);
+    off += uint64_t(w);
+  }
+}
+
+void fsync_or_throw(int fd, const std::string& what) {
+  if (fsync(fd) != 0) throw Error(what, std::string("fsync: ") + strerror(errno));
 }
 
 }  // namespace mi

@@ -135,7 +135,8 @@ DiskReader::DiskReader(const DiskSource& source) : src_(source) {
   std::vector<std::pair<uint64_t, uint64_t>> merged;
   for (auto r : data_) {
     if (!merged.empty() && merged.back().first + merged.back().second >= r.first)
-      merged.back().second = std::max(merged.back().first + merged.back().second, r.first + r.second) - merged.back().first;
+      merged.back().second =
+          std::max(merged.back().first + merged.back().second, r.first + r.second) - merged.back().first;
     else
       merged.push_back(r);
   }

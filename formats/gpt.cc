@@ -5,7 +5,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-
 #include <array>
 #include <cstring>
 
@@ -44,12 +43,12 @@ std::string header(const GptDisk& d, bool primary, uint32_t array_crc) {
   put_le32(h + 8, 0x00010000);  // revision 1.0
   put_le32(h + 12, kHdrSize);
   // h+16: header CRC, computed last over the 92 bytes with this field zero
-  put_le64(h + 24, primary ? 1 : last);                                  // MyLBA
-  put_le64(h + 32, primary ? last : 1);                                  // AlternateLBA
-  put_le64(h + 40, 2 + kGptArraySectors);                                // FirstUsableLBA (34)
-  put_le64(h + 48, last - kGptArraySectors - 1);                         // LastUsableLBA
+  put_le64(h + 24, primary ? 1 : last);           // MyLBA
+  put_le64(h + 32, primary ? last : 1);           // AlternateLBA
+  put_le64(h + 40, 2 + kGptArraySectors);         // FirstUsableLBA (34)
+  put_le64(h + 48, last - kGptArraySectors - 1);  // LastUsableLBA
   put_guid(h + 56, d.disk_guid);
-  put_le64(h + 72, primary ? 2 : last - kGptArraySectors);               // PartitionEntryLBA
+  put_le64(h + 72, primary ? 2 : last - kGptArraySectors);  // PartitionEntryLBA
   put_le32(h + 80, kGptEntries);
   put_le32(h + 84, kGptEntrySize);
   put_le32(h + 88, array_crc);
@@ -78,17 +77,27 @@ uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc) {
 void put_guid(uint8_t* p, const Uuid& u) {
   // RFC 4122 byte order is big-endian per field; GPT stores time_low, time_mid, time_hi
   // little-endian and the clock sequence + node as they are.
-  p[0] = u[3]; p[1] = u[2]; p[2] = u[1]; p[3] = u[0];
-  p[4] = u[5]; p[5] = u[4];
-  p[6] = u[7]; p[7] = u[6];
+  p[0] = u[3];
+  p[1] = u[2];
+  p[2] = u[1];
+  p[3] = u[0];
+  p[4] = u[5];
+  p[5] = u[4];
+  p[6] = u[7];
+  p[7] = u[6];
   memcpy(p + 8, u.data() + 8, 8);
 }
 
 Uuid get_guid(const uint8_t* p) {
   Uuid u{};
-  u[0] = p[3]; u[1] = p[2]; u[2] = p[1]; u[3] = p[0];
-  u[4] = p[5]; u[5] = p[4];
-  u[6] = p[7]; u[7] = p[6];
+  u[0] = p[3];
+  u[1] = p[2];
+  u[2] = p[1];
+  u[3] = p[0];
+  u[4] = p[5];
+  u[5] = p[4];
+  u[6] = p[7];
+  u[7] = p[6];
   memcpy(u.data() + 8, p + 8, 8);
   return u;
 }
@@ -101,10 +110,14 @@ Uuid parse_uuid(const std::string& s) {
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     throw Error("uuid", "not a UUID: " + s);
   };
-  if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') throw Error("uuid", "not a UUID: " + s);
+  if (s.size() != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
+    throw Error("uuid", "not a UUID: " + s);
   size_t j = 0;
   for (size_t i = 0; i < s.size() && j < 16;) {
-    if (s[i] == '-') { i++; continue; }
+    if (s[i] == '-') {
+      i++;
+      continue;
+    }
     u[j++] = uint8_t(hexval(s[i]) << 4 | hexval(s[i + 1]));
     i += 2;
   }
@@ -140,10 +153,14 @@ std::string gpt_primary(const GptDisk& d) {
   // Protective MBR: one partition of type 0xEE covering the disk from LBA 1 (UEFI 2.10 table 5.4).
   uint64_t sectors = d.size_bytes / kSector;
   uint8_t* r = m + 446;
-  r[0] = 0x00;                       // not bootable
-  r[1] = 0x00; r[2] = 0x02; r[3] = 0x00;  // starting CHS 0/0/2
-  r[4] = 0xEE;                       // GPT protective
-  r[5] = 0xFF; r[6] = 0xFF; r[7] = 0xFF;  // ending CHS: not representable
+  r[0] = 0x00;  // not bootable
+  r[1] = 0x00;
+  r[2] = 0x02;
+  r[3] = 0x00;  // starting CHS 0/0/2
+  r[4] = 0xEE;  // GPT protective
+  r[5] = 0xFF;
+  r[6] = 0xFF;
+  r[7] = 0xFF;  // ending CHS: not representable
   put_le32(r + 8, 1);
   put_le32(r + 12, sectors - 1 > 0xFFFFFFFFull ? 0xFFFFFFFFu : uint32_t(sectors - 1));
   m[510] = 0x55;

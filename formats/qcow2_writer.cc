@@ -34,6 +34,7 @@
 
 #include "common/endian.h"
 #include "common/error.h"
+#include "common/files.h"
 
 namespace mi {
 namespace {
@@ -44,26 +45,6 @@ constexpr uint64_t kCopied = 1ull << 63;      // L1/L2 entry: refcount exactly o
 constexpr uint64_t kCompressed = 1ull << 62;  // L2 entry: compressed cluster descriptor
 constexpr uint64_t kZstdFeature = 1ull << 3;  // incompatible feature: compression_type non-zero
 constexpr uint64_t kMaxL1Bytes = 32 << 20;    // qemu's limit on the L1 table
-
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-void pwrite_all(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off_t(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error(path, std::string("write: ") + strerror(errno));
-    }
-    p += w;
-    n -= size_t(w);
-    off += uint64_t(w);
-  }
-}
 
 uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
@@ -429,8 +410,7 @@ void write_qcow2(const DiskReader& disk, const std::string& path, const Qcow2Opt
   if (o.threads < 0) throw Error("threads", std::to_string(o.threads) + " is negative");
   int threads = o.threads ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
 
-  Fd out{open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-  if (out.fd < 0) throw Error(path, std::string("open: ") + strerror(errno));
+  UniqueFd out = create_file(path);
   Image image(out.fd, path, disk, o);
   {
     ClusterPipeline pipe(disk, o.compression, o.cluster_bits, threads);
@@ -446,7 +426,7 @@ void write_qcow2(const DiskReader& disk, const std::string& path, const Qcow2Opt
     }
   }
   image.finish();
-  if (fsync(out.fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
+  fsync_or_throw(out.fd, path);
   int fd = out.fd;
   out.fd = -1;
   if (close(fd) != 0) throw Error(path, std::string("close: ") + strerror(errno));

@@ -11,25 +11,13 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace mi {
 namespace {
 
 constexpr uint64_t kBlock = 4096;     // the unit of holes: a file system block
 constexpr uint64_t kChunk = 1 << 20;  // bytes read from the disk at a time
-
-void pwrite_all(int fd, const uint8_t* p, size_t n, uint64_t off, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = pwrite(fd, p, n, off_t(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error(path, std::string("write: ") + strerror(errno));
-    }
-    p += w;
-    n -= size_t(w);
-    off += uint64_t(w);
-  }
-}
 
 // The data ranges widened to whole 4 KiB blocks of the disk (the last one ends at the disk's
 // end) and merged, as [from, to).
@@ -85,17 +73,10 @@ uint64_t write_disk_data(const DiskReader& disk, int fd, const std::string& path
 }
 
 void write_raw_sparse(const DiskReader& disk, const std::string& path) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
-  try {
-    if (ftruncate(fd, off_t(disk.size())) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
-    write_disk_data(disk, fd, path);
-    if (fsync(fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  if (close(fd) != 0) throw Error(path, std::string("close: ") + strerror(errno));
+  UniqueFd out = create_file(path);
+  if (ftruncate(out.fd, off_t(disk.size())) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
+  write_disk_data(disk, out.fd, path);
+  fsync_or_throw(out.fd, path);
 }
 
 void write_raw_disk(const std::string& path, const GptDisk& disk, const std::vector<std::string>& images) {

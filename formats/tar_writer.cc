@@ -111,17 +111,6 @@ struct Utf8Ctype {
   }
 };
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
 using Writer = std::unique_ptr<archive, decltype(&archive_write_free)>;
 using DiskReader = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using Entry = std::unique_ptr<archive_entry, decltype(&archive_entry_free)>;
@@ -218,8 +207,7 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
   }
   if (r != ARCHIVE_OK) throw Error(path, why(w.get(), "libarchive setup"));
 
-  Fd out(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (out.fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
+  UniqueFd out = create_file(path);
   if (archive_write_open_fd(w.get(), out.fd) != ARCHIVE_OK) throw Error(path, why(w.get(), "open"));
 
   std::map<std::pair<dev_t, ino_t>, std::string> first_link;  // hard links: the first name written
@@ -229,7 +217,7 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
     if (!e) throw Error(n.path, "libarchive: out of memory");
     archive_entry_copy_sourcepath(e.get(), n.path.c_str());
     archive_entry_copy_pathname(e.get(), n.name.c_str());
-    Fd in;
+    UniqueFd in;
     if (S_ISREG(n.st.st_mode)) {
       in.fd = open(n.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
       if (in.fd < 0) throw Error(n.path, std::string("open: ") + strerror(errno));
@@ -256,7 +244,7 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
     if (data) copy_data(w.get(), in.fd, n, path);
   }
   if (archive_write_close(w.get()) != ARCHIVE_OK) throw Error(path, why(w.get(), "close"));
-  if (fsync(out.fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
+  fsync_or_throw(out.fd, path);
   int fd = out.fd;
   out.fd = -1;
   if (close(fd) != 0) throw Error(path, std::string("close: ") + strerror(errno));

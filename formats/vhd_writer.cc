@@ -11,6 +11,7 @@
 
 #include "common/endian.h"
 #include "common/error.h"
+#include "common/files.h"
 #include "formats/raw.h"
 
 namespace mi {
@@ -108,21 +109,12 @@ VhdGeometry vhd_geometry(uint64_t size_bytes) {
 void write_vhd_fixed(const DiskReader& disk, const std::string& path, const VhdOptions& o) {
   uint64_t size = vhd_virtual_size(disk.size());
   std::string f = footer(size, o);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(path, std::string("create: ") + strerror(errno));
-  try {
-    // The rounding past the disk's end reads as zeros: a hole like every other zero block.
-    if (ftruncate(fd, off_t(size + kFooterSize)) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
-    write_disk_data(disk, fd, path);
-    ssize_t w = pwrite(fd, f.data(), f.size(), off_t(size));
-    if (w != ssize_t(f.size()))
-      throw Error(path, "write footer: " + (w < 0 ? std::string(strerror(errno)) : "short write"));
-    if (fsync(fd) != 0) throw Error(path, std::string("fsync: ") + strerror(errno));
-  } catch (...) {
-    close(fd);
-    throw;
-  }
-  if (close(fd) != 0) throw Error(path, std::string("close: ") + strerror(errno));
+  UniqueFd out = create_file(path);
+  // The rounding past the disk's end reads as zeros: a hole like every other zero block.
+  if (ftruncate(out.fd, off_t(size + kFooterSize)) != 0) throw Error(path, std::string("truncate: ") + strerror(errno));
+  write_disk_data(disk, out.fd, path);
+  pwrite_all(out.fd, f.data(), f.size(), size, path);
+  fsync_or_throw(out.fd, path);
 }
 
 }  // namespace mi

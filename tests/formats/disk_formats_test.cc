@@ -13,21 +13,16 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
+#include "disk_files.h"
 #include "formats/raw.h"
 #include "skip.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
-namespace {
+using namespace mi::test;  // disk_files.h
 
-void file_with(const std::string& path, uint64_t size, const std::vector<std::pair<uint64_t, std::string>>& at) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(ftruncate(fd, off_t(size)) == 0);
-  for (auto& [off, d] : at) REQUIRE(pwrite(fd, d.data(), d.size(), off_t(off)) == ssize_t(d.size()));
-  close(fd);
-}
+namespace {
 
 const char* qemu_name(const std::string& f) { return f == "vhd" ? "vpc" : f.c_str(); }
 
@@ -42,7 +37,7 @@ TEST_CASE("every disk format reads back as the same disk, and appears by rename"
   std::string raw = t.path + "/disk.raw";
   // 5 MiB + 512: not a multiple of any cluster or grain size; data at both ends and inside.
   uint64_t size = (5 << 20) + 512;
-  file_with(raw, size, {{0, "start"}, {(2 << 20) + 77, std::string(70000, 'x')}, {size - 4, "end!"}});
+  sparse_file(raw, size, {{0, "start"}, {(2 << 20) + 77, std::string(70000, 'x')}, {size - 4, "end!"}});
   mi::DiskReader disk(mi::file_disk_source(raw));
   for (const auto& f : mi::disk_formats()) {
     for (std::string comp : {"", "zstd"}) {
@@ -51,7 +46,7 @@ TEST_CASE("every disk format reads back as the same disk, and appears by rename"
       std::string out = t.path + "/out." + f;
       // A temporary of a killed run is removed; the output is committed whole.
       std::string stale = t.path + "/.out." + f + ".tmp.999999";  // temp_name_for()'s form, a dead pid
-      file_with(stale, 4, {{0, "half"}});
+      sparse_file(stale, 4, {{0, "half"}});
       mi::DiskFormatOptions o;
       o.compression = comp;
       o.epoch = 1764000000;
@@ -81,7 +76,7 @@ TEST_CASE("every disk format reads back as the same disk, and appears by rename"
 TEST_CASE("unknown formats and compressions are refused, naming what is valid") {
   mi::test::TempDir t("mi-disk-formats");
   std::string raw = t.path + "/disk.raw";
-  file_with(raw, 1 << 20, {});
+  sparse_file(raw, 1 << 20, {});
   mi::DiskReader disk(mi::file_disk_source(raw));
   try {
     mi::write_disk_format("vdi", disk, t.path + "/out.vdi");

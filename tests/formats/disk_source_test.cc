@@ -11,33 +11,12 @@
 #include <random>
 
 #include "common/error.h"
+#include "disk_files.h"
 #include "temp_dir.h"
 
-namespace {
+using namespace mi::test;  // disk_files.h
 
-// A file of `size` bytes holding `data` at each of `at` (the rest a hole).
-void sparse_file(const std::string& path, uint64_t size, const std::vector<std::pair<uint64_t, std::string>>& at) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(ftruncate(fd, off_t(size)) == 0);
-  for (auto& [off, d] : at) REQUIRE(pwrite(fd, d.data(), d.size(), off_t(off)) == ssize_t(d.size()));
-  close(fd);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-mi::GptDisk small_disk() {
-  using namespace mi;
-  return gpt_layout(derive_uuid("t", "disk"), {{"esp", gpt_type_esp(), derive_uuid("t", "esp"), 3 << 20, 0},
-                                               {"root-x86-64", gpt_type_root_x86_64(), derive_uuid("t", "root"),
-                                                (5 << 20) + 512, kGptAttrReadOnly},
-                                               {"var", gpt_type_var(), derive_uuid("t", "var"), 2 << 20, 0}});
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("the reader gives the raw disk's bytes, in any slicing") {
   mi::test::TempDir t("mi-disk-source");

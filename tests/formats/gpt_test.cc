@@ -1,11 +1,12 @@
 // GPT writer test: a small disk with the image's three partitions, checked against the UEFI
 // spec's byte layout and against util-linux (`sfdisk --verify`, `sfdisk -d`) as the oracle.
-#include <catch2/catch.hpp>
+#include "formats/gpt.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,7 +15,6 @@
 #include "common/endian.h"
 #include "common/files.h"
 #include "common/process.h"
-#include "formats/gpt.h"
 #include "formats/raw.h"
 
 namespace {

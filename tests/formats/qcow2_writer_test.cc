@@ -17,6 +17,7 @@
 #include "common/endian.h"
 #include "common/error.h"
 #include "common/process.h"
+#include "disk_files.h"
 #include "formats/raw.h"
 #include "skip.h"
 #include "temp_dir.h"
@@ -24,29 +25,11 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using namespace mi::test;  // disk_files.h
+
 namespace {
 
 const std::vector<std::string> kCompressions = {"", "zlib", "zstd"};
-
-// A file of `size` bytes holding `data` at each of `at` (the rest a hole).
-void sparse_file(const std::string& path, uint64_t size, const std::vector<std::pair<uint64_t, std::string>>& at) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(ftruncate(fd, off_t(size)) == 0);
-  for (auto& [off, d] : at) REQUIRE(pwrite(fd, d.data(), d.size(), off_t(off)) == ssize_t(d.size()));
-  close(fd);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-std::string random_bytes(std::mt19937& rng, size_t n) {
-  std::string s(n, '\0');
-  for (auto& c : s) c = char(rng());
-  return s;
-}
 
 // Compressible, not all zero: text with some variety.
 std::string text(std::mt19937& rng, size_t n) {

@@ -11,26 +11,15 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "disk_files.h"
 #include "formats/raw.h"
 #include "temp_dir.h"
+
+using namespace mi::test;  // disk_files.h
 
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-// A file of `size` bytes holding `data` at each of `at` (the rest a hole).
-void sparse_file(const std::string& path, uint64_t size, const std::vector<std::pair<uint64_t, std::string>>& at) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(ftruncate(fd, off_t(size)) == 0);
-  for (auto& [off, d] : at) REQUIRE(pwrite(fd, d.data(), d.size(), off_t(off)) == ssize_t(d.size()));
-  close(fd);
-}
 
 std::string reader_bytes(const mi::DiskReader& r) {
   std::string s(r.size(), 'x');

@@ -18,28 +18,17 @@
 #include "common/endian.h"
 #include "common/files.h"
 #include "common/process.h"
+#include "disk_files.h"
 #include "formats/raw.h"
 #include "skip.h"
 #include "temp_dir.h"
+
+using namespace mi::test;  // disk_files.h
 
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kEpoch = 1764000000;  // SOURCE_DATE_EPOCH of the tests
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
-// A file of `size` bytes holding `data` at each of `at` (the rest a hole).
-void sparse_file(const std::string& path, uint64_t size, const std::vector<std::pair<uint64_t, std::string>>& at) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  REQUIRE(fd >= 0);
-  REQUIRE(ftruncate(fd, off_t(size)) == 0);
-  for (auto& [off, d] : at) REQUIRE(pwrite(fd, d.data(), d.size(), off_t(off)) == ssize_t(d.size()));
-  close(fd);
-}
 
 uint64_t round_mib(uint64_t n) { return (n + kMiB - 1) / kMiB * kMiB; }
 
@@ -104,14 +93,6 @@ std::string check_vhd(const mi::DiskSource& src, const std::string& dir, const s
   mi::write_vhd_fixed(disk, again, o);
   CHECK(slurp(again) == vhd);
   return out;
-}
-
-mi::GptDisk small_disk() {
-  using namespace mi;
-  return gpt_layout(derive_uuid("t", "disk"), {{"esp", gpt_type_esp(), derive_uuid("t", "esp"), 3 << 20, 0},
-                                               {"root-x86-64", gpt_type_root_x86_64(), derive_uuid("t", "root"),
-                                                (5 << 20) + 512, kGptAttrReadOnly},
-                                               {"var", gpt_type_var(), derive_uuid("t", "var"), 2 << 20, 0}});
 }
 
 }  // namespace
