@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -24,7 +25,9 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
+#include "builder/cloud_outputs.h"
 #include "formats/disk_formats.h"
+#include "formats/tar_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -86,6 +89,14 @@ std::string overlay_dir(const Spec& spec, const std::string& name) {
 
 void append_unique(std::vector<std::string>& v, std::set<std::string>& seen, const std::string& x) {
   if (seen.insert(x).second) v.push_back(x);
+}
+
+// os_version for Glance: Debian's release number from its code name.
+std::string debian_version(const std::string& release) {
+  static const std::map<std::string, std::string> v = {
+      {"buster", "10"}, {"bullseye", "11"}, {"bookworm", "12"}, {"trixie", "13"}, {"forky", "14"}};
+  auto it = v.find(release);
+  return it == v.end() ? release : it->second;
 }
 
 ImageOutput describe(const std::string& path, const std::string& format) {
@@ -229,6 +240,20 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   log("finalizing the root of " + role.name);
   finalize_rootfs(fin);
 
+  auto wants = [&](const std::string& f) {
+    return std::find(opts.formats.begin(), opts.formats.end(), f) != opts.formats.end();
+  };
+  const uint64_t epoch_s = std::stoull(epoch);
+  // The root file system as a tar, before /var is split off: the archive holds all of it.
+  if (wants("tar")) {
+    std::string out = out_dir + "/" + base + ".tar", tmp = temp_name_for(out);
+    remove_stale_temporaries(out);
+    log("writing " + out);
+    write_rootfs_tar(tree, tmp, {epoch_s, ""});
+    commit_rename(tmp, out);
+    res.outputs.push_back(describe(out, "tar"));
+  }
+
   // Partitions.
   std::string var_tree = rw + "/var-tree";
   split_var(tree, var_tree);
@@ -251,13 +276,41 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   DiskReader reader(disk.source);
   DiskFormatOptions fo;
   fo.compression = opts.compression;
-  fo.epoch = std::stoull(epoch);
+  fo.epoch = epoch_s;
   fo.uuid = ids.disk_guid;
+  const auto& disk_fmts = disk_formats();
   for (const auto& f : opts.formats) {
+    if (std::find(disk_fmts.begin(), disk_fmts.end(), f) == disk_fmts.end()) continue;
     std::string out = out_dir + "/" + base + "." + f;
     log("writing " + out);
     write_disk_format(f, reader, out, fo);
     res.outputs.push_back(describe(out, f));
+  }
+  // Packaged outputs, around a disk format: OpenStack's qcow2 + Glance properties, AWS's VHD
+  // + import and register JSON in one tar.
+  if (wants("openstack")) {
+    std::string q = out_dir + "/" + base + ".qcow2";
+    if (!wants("qcow2")) {
+      log("writing " + q);
+      write_disk_format("qcow2", reader, q, fo);
+    }
+    OpenstackImage os{q, spec.name, role.name, debian_version(spec.base.release),
+                      fs::exists(tree + "/usr/sbin/qemu-ga")};
+    write_openstack_files(os);
+    log("wrote the Glance properties and the `openstack image create` command beside " + q);
+    res.outputs.push_back(describe(q, "openstack"));
+  }
+  if (wants("ami")) {
+    std::string vhd = out_dir + "/" + base + ".vhd";
+    if (!wants("vhd")) {
+      vhd = rw + "/" + base + ".vhd";
+      write_disk_format("vhd", reader, vhd, fo);
+    }
+    std::string out = out_dir + "/" + base + ".ami.tar";
+    log("writing " + out);
+    write_ami_tar({vhd, uint64_t(fs::file_size(vhd)), base, epoch_s}, out);
+    if (!wants("vhd")) fs::remove(vhd);
+    res.outputs.push_back(describe(out, "ami"));
   }
   if (!opts.keep_work) {
     for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
