@@ -131,8 +131,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   const std::string seed = spec.seed.empty() ? spec.name : spec.seed;
   const std::string base = opts.base_name.empty() ? spec.name + "-" + role.name : opts.base_name;
   for (const auto& f : opts.formats)
-    if (f != "raw" && f != "qcow2")
-      throw Error("formats", "format '" + f + "' is not supported by the image build (raw, qcow2)");
+    if (auto why = check_format(f); !why.empty()) throw Error("formats", why);
   if (opts.formats.empty()) throw Error("formats", "no output format requested");
   fs::create_directories(opts.out_dir);
   const std::string out_dir = fs::absolute(opts.out_dir).lexically_normal();
