@@ -103,6 +103,7 @@ TEST_CASE("tar: the root file system with its owners and modes", "[image]") {
   auto list = mi::run({"bsdtar", "-tvf", out("tar")}).out;
   auto line = [&](const std::string& path) {
     auto p = list.find(" " + path + "\n");
+    if (p == std::string::npos) p = list.find(" " + path + "/\n");  // a directory
     if (p == std::string::npos) p = list.find(" " + path + " -> ");
     if (p == std::string::npos) return std::string();
     auto b = list.rfind('\n', p);
