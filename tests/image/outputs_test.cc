@@ -116,6 +116,9 @@ TEST_CASE("tar: the root file system with its owners and modes", "[image]") {
   CHECK_FALSE(line("./usr/lib/mi/cluster.yaml").empty());
   CHECK(line("./var/lib/zookeeper").find("zookeeper") != std::string::npos);  // by the image's own names
   CHECK(line("./etc/machine-id").find(" 0 ") != std::string::npos);          // empty: made on first boot
+  // What EC2 needs of the kernel (Nitro: ENA network, EBS as NVMe): Debian's modules.
+  CHECK(list.find("/kernel/drivers/net/ethernet/amazon/ena/ena.ko\n") != std::string::npos);
+  CHECK(list.find("/kernel/drivers/nvme/host/nvme.ko\n") != std::string::npos);
 }
 
 TEST_CASE("the VHD boots (UEFI) and the VMDK boots (BIOS) under QEMU/TCG", "[image]") {
