@@ -21,14 +21,12 @@ namespace {
 
 constexpr size_t kChunk = 1 << 20;
 
-// The archive being written and its file; closes both on every path.
+// The archive being written; freed on every path (its file is a UniqueFd beside it).
 struct Writer {
   std::string out;
   archive* a = archive_write_new();
-  int fd = -1;
   ~Writer() {
     if (a) archive_write_free(a);
-    if (fd >= 0) close(fd);
   }
   [[noreturn]] void fail(const std::string& what) const {
     const char* e = archive_error_string(a);
@@ -37,16 +35,12 @@ struct Writer {
 };
 
 void add_entry(Writer& w, const TarEntry& t, uint64_t epoch) {
-  int in = -1;
+  UniqueFd in;
   uint64_t size = t.data.size();
   if (!t.file.empty()) {
-    in = open(t.file.c_str(), O_RDONLY | O_CLOEXEC);
+    in.fd = open(t.file.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
-    if (in < 0 || fstat(in, &st) != 0) {
-      int e = errno;
-      if (in >= 0) close(in);
-      throw Error(t.file, std::string("cannot read: ") + strerror(e));
-    }
+    if (in.fd < 0 || fstat(in.fd, &st) != 0) throw Error(t.file, std::string("cannot read: ") + strerror(errno));
     size = uint64_t(st.st_size);
   }
   archive_entry* e = archive_entry_new();
@@ -59,36 +53,27 @@ void add_entry(Writer& w, const TarEntry& t, uint64_t epoch) {
   archive_entry_set_mtime(e, time_t(epoch), 0);
   int rc = archive_write_header(w.a, e);
   archive_entry_free(e);
-  if (rc != ARCHIVE_OK) {
-    if (in >= 0) close(in);
-    w.fail("header of " + t.name);
-  }
+  if (rc != ARCHIVE_OK) w.fail("header of " + t.name);
   if (t.directory) return;
-  if (in < 0) {
+  if (in.fd < 0) {
     if (archive_write_data(w.a, t.data.data(), t.data.size()) != la_ssize_t(t.data.size())) w.fail("data of " + t.name);
     return;
   }
   std::string buf(kChunk, '\0');
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = read(in, buf.data(), size_t(std::min<uint64_t>(kChunk, size - done)));
+    ssize_t n = read(in.fd, buf.data(), size_t(std::min<uint64_t>(kChunk, size - done)));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : 0;
-      close(in);
-      throw Error(t.file, n < 0 ? std::string("read: ") + strerror(err) : "changed size while being archived");
-    }
-    if (archive_write_data(w.a, buf.data(), size_t(n)) != la_ssize_t(n)) {
-      close(in);
-      w.fail("data of " + t.name);
-    }
+    if (n < 0) throw Error(t.file, std::string("read: ") + strerror(errno));
+    if (n == 0) throw Error(t.file, "changed size while being archived");
+    if (archive_write_data(w.a, buf.data(), size_t(n)) != la_ssize_t(n)) w.fail("data of " + t.name);
     done += uint64_t(n);
   }
-  close(in);
 }
 
 void write_to(const std::string& tmp, const std::string& out, const std::vector<TarEntry>& entries, uint64_t epoch,
               bool gzip) {
+  UniqueFd file = create_file(tmp);  // outlives the archive, which may still write on free
   Writer w{out};
   if (archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK) w.fail("pax format");
   if (gzip) {
@@ -96,14 +81,9 @@ void write_to(const std::string& tmp, const std::string& out, const std::vector<
     // No time in the gzip header: the same inputs give the same bytes.
     if (archive_write_set_filter_option(w.a, "gzip", "timestamp", nullptr) != ARCHIVE_OK) w.fail("gzip timestamp");
   }
-  w.fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w.fd < 0) throw Error(out, std::string("cannot create ") + tmp + ": " + strerror(errno));
-  if (archive_write_open_fd(w.a, w.fd) != ARCHIVE_OK) w.fail("open");
+  if (archive_write_open_fd(w.a, file.fd) != ARCHIVE_OK) w.fail("open");
   for (const auto& t : entries) add_entry(w, t, epoch);
   if (archive_write_close(w.a) != ARCHIVE_OK) w.fail("close");
-  int fd = w.fd;
-  w.fd = -1;
-  if (close(fd) != 0) throw Error(out, std::string("write: ") + strerror(errno));
 }
 
 }  // namespace

@@ -74,31 +74,20 @@ uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc) {
   return crc;
 }
 
+namespace {
+// GPT stores time_low, time_mid and time_hi little-endian, the clock sequence and node as they
+// are; RFC 4122 byte order is big-endian per field. Byte i on disk is byte kGuidOrder[i] of the
+// UUID, and back (the permutation is its own inverse).
+constexpr int kGuidOrder[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+}  // namespace
+
 void put_guid(uint8_t* p, const Uuid& u) {
-  // RFC 4122 byte order is big-endian per field; GPT stores time_low, time_mid, time_hi
-  // little-endian and the clock sequence + node as they are.
-  p[0] = u[3];
-  p[1] = u[2];
-  p[2] = u[1];
-  p[3] = u[0];
-  p[4] = u[5];
-  p[5] = u[4];
-  p[6] = u[7];
-  p[7] = u[6];
-  memcpy(p + 8, u.data() + 8, 8);
+  for (int i = 0; i < 16; i++) p[i] = u[size_t(kGuidOrder[i])];
 }
 
 Uuid get_guid(const uint8_t* p) {
   Uuid u{};
-  u[0] = p[3];
-  u[1] = p[2];
-  u[2] = p[1];
-  u[3] = p[0];
-  u[4] = p[5];
-  u[5] = p[4];
-  u[6] = p[7];
-  u[7] = p[6];
-  memcpy(u.data() + 8, p + 8, 8);
+  for (int i = 0; i < 16; i++) u[size_t(kGuidOrder[i])] = p[i];
   return u;
 }
 

@@ -27,6 +27,15 @@ int test_port() {
   return 40000 + int(rd() % 20000);
 }
 
+// Beacon options for live tests on loopback: the test group at `port`, never leaving this host.
+BeaconOptions loopback_beacon(int port) {
+  BeaconOptions o;
+  o.group = "239.255.77.77:" + std::to_string(port);
+  o.interface_address = "127.0.0.1";
+  o.ttl = 0;
+  return o;
+}
+
 NodeConfig beacon_node(const std::string& name, const std::string& addr, const std::string& secret = "s3cret") {
   NodeConfig c;
   c.cluster = "test";
@@ -158,10 +167,7 @@ TEST_CASE("beacon: the same over broadcast to 127.255.255.255", "[beacon][live]"
 }
 
 TEST_CASE("beacon: a node with another config is reported by name", "[beacon][live]") {
-  BeaconOptions opts;
-  opts.group = "239.255.77.77:" + std::to_string(test_port());
-  opts.interface_address = "127.0.0.1";
-  opts.ttl = 0;
+  BeaconOptions opts = loopback_beacon(test_port());
   opts.interval_ms = 50;
   opts.linger_ms = 0;
   NodeConfig odd = beacon_node("ctl-odd", "127.0.0.21");
@@ -312,10 +318,7 @@ TEST_CASE("beacon: interface by name, no address configured: the interface's add
 }
 
 TEST_CASE("beacon: two nodes with one name at two addresses are two peers, reported, never merged", "[beacon][live]") {
-  BeaconOptions opts;
-  opts.group = "239.255.77.77:" + std::to_string(test_port());
-  opts.interface_address = "127.0.0.1";
-  opts.ttl = 0;
+  BeaconOptions opts = loopback_beacon(test_port());
   auto deadline = Clock::now() + std::chrono::seconds(20);
   std::vector<std::future<BeaconResult>> nodes;
   for (std::string addr : {"127.0.0.11", "127.0.0.12"}) {
@@ -396,10 +399,7 @@ TEST_CASE("beacon: a captured beacon replayed from another address, or after a r
           "[beacon][live]") {
   int port = test_port();
   const std::string group = "239.255.77.77";
-  BeaconOptions opts;
-  opts.group = group + ":" + std::to_string(port);
-  opts.interface_address = "127.0.0.1";
-  opts.ttl = 0;
+  BeaconOptions opts = loopback_beacon(port);
   char dir[] = "/tmp/beacon-replay-XXXXXX";
   REQUIRE(mkdtemp(dir));
   BeaconOptions kept = opts;
@@ -472,10 +472,7 @@ TEST_CASE("beacon: unicast mode (static, dns): listed peers exchange beacons; a 
 }
 
 TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and sees it committed", "[beacon][live]") {
-  BeaconOptions opts;
-  opts.group = "239.255.77.77:" + std::to_string(test_port());
-  opts.interface_address = "127.0.0.1";
-  opts.ttl = 0;
+  BeaconOptions opts = loopback_beacon(test_port());
   opts.interval_ms = 100;
   opts.linger_ms = 0;
   NodeConfig early = beacon_node("ctl-1", "127.0.0.11");
@@ -519,10 +516,7 @@ TEST_CASE("beacon: a node that is done keeps serving; a late node finds it and s
 // D, so when A has seen D its `sent` says whether it answered C.
 TEST_CASE("beacon: multicast newcomers are answered at once by control nodes, not by compute nodes", "[beacon][live]") {
   for (Role role : {Role::control, Role::all_in_one, Role::compute}) {
-    BeaconOptions opts;
-    opts.group = "239.255.77.77:" + std::to_string(test_port());
-    opts.interface_address = "127.0.0.1";
-    opts.ttl = 0;
+    BeaconOptions opts = loopback_beacon(test_port());
     opts.initial_interval_ms = 60000;  // one beacon at start, the next a minute later
     opts.interval_ms = 60000;
     NodeConfig a_cfg = beacon_node("a", "127.0.0.11");
@@ -582,10 +576,7 @@ TEST_CASE("beacon: the replay state is written for control nodes' beacons, not f
           "[beacon][live]") {
   int port = test_port();
   const std::string group = "239.255.77.77";
-  BeaconOptions opts;
-  opts.group = group + ":" + std::to_string(port);
-  opts.interface_address = "127.0.0.1";
-  opts.ttl = 0;
+  BeaconOptions opts = loopback_beacon(port);
   char dir[] = "/tmp/beacon-replay-XXXXXX";
   REQUIRE(mkdtemp(dir));
   opts.replay_file = std::string(dir) + "/beacon-replay.json";
