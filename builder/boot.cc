@@ -9,17 +9,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/process.h"
@@ -46,7 +47,6 @@ std::string read_all(const std::string& path) {
   return s.str();
 }
 
-
 // Asks QEMU to quit through its human monitor on a unix socket, and waits (up to 20 s) for QEMU
 // to close the connection, i.e. to exit: closing our end right after writing would drop the command.
 bool monitor_quit(const std::string& sock) {
@@ -69,7 +69,8 @@ bool monitor_quit(const std::string& sock) {
 }
 
 void check_firmware(const BootOptions& o) {
-  if (o.firmware != "uefi" && o.firmware != "bios") throw Error("boot", "unknown firmware '" + o.firmware + "' (uefi | bios)");
+  if (o.firmware != "uefi" && o.firmware != "bios")
+    throw Error("boot", "unknown firmware '" + o.firmware + "' (uefi | bios)");
   if (o.firmware == "uefi")
     for (const char* f : {kOvmfCode, kOvmfVars})
       if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
@@ -78,26 +79,37 @@ void check_firmware(const BootOptions& o) {
   if (!fs::exists(o.image)) throw Error(o.image, "image not found");
 }
 
+// "user,id=n0,restrict=on[,hostfwd=...]": each forward is checked against hostfwd's own
+// grammar, so none can add another option to the netdev.
+std::string user_netdev(const BootOptions& o) {
+  std::string nd = "user,id=n0,restrict=on";
+  for (const auto& f : o.host_forwards) {
+    bool ok = !f.empty() && std::all_of(f.begin(), f.end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '.' || c == ':' || c == '-';
+    });
+    if (!ok) throw Error("host forward", "'" + f + "' is not a hostfwd rule like tcp:127.0.0.1:2222-:22");
+    nd += ",hostfwd=" + f;
+  }
+  return nd;
+}
+
 }  // namespace
 
 std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt, const std::string& vars,
                                    const std::string& console_log, const std::string& monitor) {
   bool check = !monitor.empty();
   std::vector<std::string> a = {
-      "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-m", std::to_string(o.memory_mb),
-      "-smp", std::to_string(o.cpus)};
+      "qemu-system-x86_64",  "-accel", "tcg", "-machine", "q35", "-m", std::to_string(o.memory_mb), "-smp",
+      std::to_string(o.cpus)};
   if (o.firmware == "uefi")
-    a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
-                       "-drive", "if=pflash,format=raw,unit=1,file=" + vars});
+    a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode), "-drive",
+                       "if=pflash,format=raw,unit=1,file=" + vars});
   // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
-  a.insert(a.end(), {
-      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
+  a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
   for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
-  a.insert(a.end(), {
-      // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
-      // outside this VM.
-      "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
-      "-no-reboot"});
+  a.insert(a.end(), {// User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
+                     // outside this VM.
+                     "-netdev", user_netdev(o), "-device", "virtio-net-pci,netdev=n0", "-no-reboot"});
   if (check) {
     a.insert(a.end(), {"-display", "none", "-serial", "file:" + console_log, "-monitor",
                        "unix:" + monitor + ",server=on,wait=off"});
@@ -131,17 +143,22 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
     auto eq = s.find('=');
     if (eq != std::string::npos) kv[s.substr(0, eq)] = s.substr(eq + 1);
   }
-  if (c.status_lines.empty()) c.failures.push_back("no mi-status lines on the console (is mi-console-status.service in the image?)");
-  if (degraded) c.failures.push_back("the image reported itself degraded");
-  else if (!c.reached_ready && !c.status_lines.empty()) c.failures.push_back("no 'mi-status: ready' line");
+  if (c.status_lines.empty())
+    c.failures.push_back("no mi-status lines on the console (is mi-console-status.service in the image?)");
+  if (degraded)
+    c.failures.push_back("the image reported itself degraded");
+  else if (!c.reached_ready && !c.status_lines.empty())
+    c.failures.push_back("no 'mi-status: ready' line");
   std::vector<std::string> want = {"root=ro", "var=rw", "multi-user=active"};
   want.insert(want.end(), expect.begin(), expect.end());
   for (const auto& w : want) {
     auto eq = w.find('=');
     std::string k = w.substr(0, eq), v = eq == std::string::npos ? "" : w.substr(eq + 1);
     auto it = kv.find(k);
-    if (it == kv.end()) c.failures.push_back("no status for " + k + " (want " + w + ")");
-    else if (!version_matches(it->second, v)) c.failures.push_back(k + "=" + it->second + ", want " + w);
+    if (it == kv.end())
+      c.failures.push_back("no status for " + k + " (want " + w + ")");
+    else if (!version_matches(it->second, v))
+      c.failures.push_back(k + "=" + it->second + ", want " + w);
   }
   for (const auto& [k, v] : kv)
     if (v == "broken") c.failures.push_back(k + " is installed but does not run");
@@ -166,7 +183,8 @@ std::string cluster_summary(const BootCheck& c) {
   }
   std::string members = get("consul-members");
   std::string s = "cluster formed: " + get("role") + " node " + get("node") + " at " + get("address") +
-                  "; Consul leader " + get("consul-leader") + ", " + members + (members == "1" ? " member" : " members");
+                  "; Consul leader " + get("consul-leader") + ", " + members +
+                  (members == "1" ? " member" : " members");
   if (c.cluster.count("zookeeper-mode")) s += "; ZooKeeper " + get("zookeeper-mode");
   if (c.cluster.count("zookeeper-dns")) s += "; zookeeper.service.consul -> " + get("zookeeper-dns");
   return s;
@@ -203,7 +221,8 @@ BootCheck boot_check(const BootOptions& o) {
   std::string console;
   bool timed_out = false;
   auto finished = [&](const std::string& con) {
-    bool status = con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
+    bool status =
+        con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
     if (!status) return false;
     if (con.find("mi-status: degraded") != std::string::npos || !o.wait_cluster) return true;
     // A failed run is not the end: systemd restarts mi-firstboot, which resumes.
@@ -213,9 +232,18 @@ BootCheck boot_check(const BootOptions& o) {
     console = read_all(log);
     if (finished(console)) break;
     if (qemu_done) break;
-    if (std::chrono::steady_clock::now() > deadline) { timed_out = true; break; }
+    if (std::chrono::steady_clock::now() > deadline) {
+      timed_out = true;
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling interval, not synchronisation
   }
+  std::vector<std::string> visitor_failures;
+  if (!qemu_done && !timed_out && o.while_running && console.find("mi-status: ready") != std::string::npos) try {
+      visitor_failures = o.while_running();
+    } catch (const Error& e) {  // reported with the check's failures; the VM is still powered off
+      visitor_failures.push_back(e.what());
+    }
   // Power off. "ready"/"degraded" is the script's last line, so the log is complete.
   if (!qemu_done) monitor_quit(monitor);
   qemu.join();
@@ -230,6 +258,7 @@ BootCheck boot_check(const BootOptions& o) {
                                                  : "cluster not formed; last: " + c.cluster_lines.back());
   if (timed_out) c.failures.insert(c.failures.begin(), "deadline of " + std::to_string(o.timeout_s) + " s passed");
   if (!qerr.empty()) c.failures.push_back("qemu: " + qerr);
+  c.failures.insert(c.failures.end(), visitor_failures.begin(), visitor_failures.end());
   if (!c.failures.empty()) c.passed = false;
   fs::remove_all(dir);
   return c;
@@ -251,12 +280,14 @@ int boot_image(const BootOptions& o) {
     throw Error("qemu-system-x86_64", std::string("cannot start: ") + strerror(errno));
   }
   std::cerr << "mibuild: booting " << o.image << " under QEMU/TCG with " << (o.firmware == "uefi" ? "OVMF" : "SeaBIOS")
-            << ", up to " << o.timeout_s << " s" << (o.wait_cluster ? ", until its cluster has formed" : "") << std::endl;
+            << ", up to " << o.timeout_s << " s" << (o.wait_cluster ? ", until its cluster has formed" : "")
+            << std::endl;
   BootCheck c = boot_check(o);
   for (const auto& l : c.status_lines) std::cout << "  " << l << "\n";
   for (const auto& l : c.cluster_lines) std::cout << "  cluster: " << l << "\n";
   for (const auto& f : c.failures) std::cout << "FAIL: " << f << "\n";
-  std::cout << (c.passed ? "boot check passed" : "boot check FAILED") << " (console: " << c.console_log << ")" << std::endl;
+  std::cout << (c.passed ? "boot check passed" : "boot check FAILED") << " (console: " << c.console_log << ")"
+            << std::endl;
   // Last, so that it is the line a user reads.
   if (o.wait_cluster) std::cout << cluster_summary(c) << std::endl;
   return c.passed ? 0 : 1;

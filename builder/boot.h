@@ -2,6 +2,7 @@
 // OVMF (UEFI) or SeaBIOS (BIOS), either interactively (serial console on this terminal) or as a check that watches the
 // serial console for the image's `mi-status:` lines and powers the VM off.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -13,9 +14,9 @@ struct BootOptions {
   std::string firmware = "uefi";  // "uefi" (OVMF) | "bios" (SeaBIOS)
   int memory_mb = 2048;
   int cpus = 2;
-  bool check = false;             // headless; wait for the mi-status lines, then kill QEMU
-  int timeout_s = 900;            // check: deadline for "mi-status: ready"
-  std::string console_log;        // check: where the serial console is saved (default: <image>.console.log)
+  bool check = false;       // headless; wait for the mi-status lines, then kill QEMU
+  int timeout_s = 900;      // check: deadline for "mi-status: ready"
+  std::string console_log;  // check: where the serial console is saved (default: <image>.console.log)
   // check: status values that must be seen besides the defaults (root=ro, var=rw,
   // multi-user=active, ready), e.g. "consul=1.8.7", "zookeeper=3.8" (a version matches its prefix).
   std::vector<std::string> expect;
@@ -23,17 +24,23 @@ struct BootOptions {
   // leader, ZooKeeper serving) and report the cluster in one line.
   bool wait_cluster = true;
   std::vector<std::string> drives;  // extra read-only raw drives, e.g. a NoCloud seed (`mibuild seed`)
+  // User-mode network port forwards from this host into the VM, as QEMU's hostfwd takes them:
+  // "tcp:127.0.0.1:2222-:22".
+  std::vector<std::string> host_forwards;
+  // check: run once the console checks have passed, before the VM is powered off (to log in
+  // over a forwarded port, say); what it returns is added to the check's failures.
+  std::function<std::vector<std::string>()> while_running;
 };
 
 // What a check saw on the console.
 struct BootCheck {
-  bool reached_ready = false;              // "mi-status: ready" seen
-  bool passed = false;                     // ready + every status line ok
-  std::vector<std::string> status_lines;   // "root=ro", "var=rw", "consul=1.8.7", ...
-  std::vector<std::string> failures;       // human-readable reasons
-  std::string console_log;                 // path of the saved console
-  bool cluster_formed = false;             // "mi-cluster: formed" seen
-  std::vector<std::string> cluster_lines;  // "role=all-in-one", "consul-leader=10.0.2.15", ...
+  bool reached_ready = false;                  // "mi-status: ready" seen
+  bool passed = false;                         // ready + every status line ok
+  std::vector<std::string> status_lines;       // "root=ro", "var=rw", "consul=1.8.7", ...
+  std::vector<std::string> failures;           // human-readable reasons
+  std::string console_log;                     // path of the saved console
+  bool cluster_formed = false;                 // "mi-cluster: formed" seen
+  std::vector<std::string> cluster_lines;      // "role=all-in-one", "consul-leader=10.0.2.15", ...
   std::map<std::string, std::string> cluster;  // the same as key → value
 };
 

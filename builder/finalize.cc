@@ -33,36 +33,14 @@ void remove_glob_children(const std::string& dir, bool files_only) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   std::vector<fs::path> victims;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator(); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
     if (ec) break;
     auto st = it->symlink_status();
     if (files_only ? !fs::is_directory(st) : it.depth() == 0) victims.push_back(it->path());
     if (!files_only && it.depth() == 0 && fs::is_directory(st)) it.disable_recursion_pending();
   }
   for (const auto& v : victims) fs::remove_all(v);
-}
-
-// (uid, gid, home) of `user` from the tree's /etc/passwd.
-struct PwEntry {
-  unsigned uid = 0, gid = 0;
-  std::string home;
-};
-PwEntry passwd_entry(const std::string& tree, const std::string& user) {
-  std::ifstream f(tree + "/etc/passwd");
-  for (std::string line; std::getline(f, line);) {
-    std::vector<std::string> fields;
-    std::stringstream ss(line);
-    for (std::string x; std::getline(ss, x, ':');) fields.push_back(x);
-    if (fields.size() >= 6 && fields[0] == user) return {unsigned(std::stoul(fields[2])), unsigned(std::stoul(fields[3])), fields[5]};
-  }
-  throw Error("users", "user " + user + " missing from the image's /etc/passwd after useradd");
-}
-
-bool passwd_has(const std::string& tree, const std::string& user) {
-  std::ifstream f(tree + "/etc/passwd");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind(user + ":", 0) == 0) return true;
-  return false;
 }
 
 bool group_exists(const std::string& tree, const std::string& group) {
@@ -84,7 +62,8 @@ void add_user(const std::string& tree, const User& u) {
   std::string groups;
   for (const auto& g : u.groups) {
     if (!group_exists(tree, g))
-      throw Error(u.pos.str(), "user " + u.name + ": group '" + g + "' does not exist in the image (install the package that provides it)");
+      throw Error(u.pos.str(), "user " + u.name + ": group '" + g +
+                                   "' does not exist in the image (install the package that provides it)");
     groups += (groups.empty() ? "" : ",") + g;
   }
   if (!groups.empty()) argv.insert(argv.end(), {"--groups", groups});
@@ -104,6 +83,25 @@ void add_user(const std::string& tree, const User& u) {
 
 }  // namespace
 
+PwEntry passwd_entry(const std::string& tree, const std::string& user) {
+  std::ifstream f(tree + "/etc/passwd");
+  for (std::string line; std::getline(f, line);) {
+    std::vector<std::string> fields;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ':');) fields.push_back(x);
+    if (fields.size() >= 6 && fields[0] == user)
+      return {unsigned(std::stoul(fields[2])), unsigned(std::stoul(fields[3])), fields[5]};
+  }
+  throw Error("users", "user " + user + " missing from the image's /etc/passwd after useradd");
+}
+
+bool passwd_has(const std::string& tree, const std::string& user) {
+  std::ifstream f(tree + "/etc/passwd");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind(user + ":", 0) == 0) return true;
+  return false;
+}
+
 void apply_overlay(const std::string& src, const std::string& tree) {
   std::error_code ec;
   if (!fs::is_directory(src, ec)) throw Error(src, "overlay directory does not exist");
@@ -120,7 +118,8 @@ void apply_overlay(const std::string& src, const std::string& tree) {
       }
       continue;
     }
-    if (fs::is_directory(fs::symlink_status(dst))) throw Error(it->path(), "overlay file would replace a directory in the image");
+    if (fs::is_directory(fs::symlink_status(dst)))
+      throw Error(it->path(), "overlay file would replace a directory in the image");
     fs::remove(dst);
     if (S_ISLNK(st.st_mode)) {
       fs::create_symlink(fs::read_symlink(it->path()), dst);
@@ -137,8 +136,12 @@ void apply_overlay(const std::string& src, const std::string& tree) {
 std::string image_fstab(const std::string& root_partuuid, const std::string& var_partuuid) {
   return "# mibuild: the root is a read-only erofs image shared by every node of the role;\n"
          "# everything a node writes lives on its own /var partition.\n"
-         "PARTUUID=" + root_partuuid + "\t/\terofs\tro\t0\t0\n"
-         "PARTUUID=" + var_partuuid + "\t/var\text4\tdefaults,nodev\t0\t2\n"
+         "PARTUUID=" +
+         root_partuuid +
+         "\t/\terofs\tro\t0\t0\n"
+         "PARTUUID=" +
+         var_partuuid +
+         "\t/var\text4\tdefaults,nodev\t0\t2\n"
          "tmpfs\t/tmp\ttmpfs\tmode=1777,nosuid,nodev\t0\t0\n";
 }
 
@@ -184,7 +187,8 @@ void finalize_rootfs(const FinalizeRequest& req) {
   // No 127.0.1.1 line: every clone gets its own name on first boot (mi-firstboot), which
   // nss-myhostname resolves; a name baked in here would be the same on every node.
   write_file_atomic(t + "/etc/hosts",
-                    "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n");
+                    "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost "
+                    "ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n");
 
   // Identity that clones must not share: an empty machine-id means "first boot" to systemd;
   // SSH host keys are made on first boot under /var (overlays/base, mi-ssh-hostkeys).

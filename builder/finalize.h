@@ -16,16 +16,24 @@ struct FinalizeRequest {
   std::string tree;
   std::vector<std::string> overlay_dirs;  // absolute, applied in order
   std::vector<User> users;
-  std::vector<std::string> enable;        // units enabled (must exist)
-  std::vector<std::string> disable;       // units disabled when they exist (consul, zookeeper, ...)
+  std::vector<std::string> enable;   // units enabled (must exist)
+  std::vector<std::string> disable;  // units disabled when they exist (consul, zookeeper, ...)
   std::string hostname;
   std::string root_partuuid;
   std::string var_partuuid;
-  std::string firstboot_binary;           // optional
+  std::string firstboot_binary;  // optional
   std::vector<std::pair<std::string, std::string>> extra_files;
 };
 
 void finalize_rootfs(const FinalizeRequest& req);
+
+// (uid, gid, home) of `user` from the tree's /etc/passwd; throws mi::Error when it is missing.
+struct PwEntry {
+  unsigned uid = 0, gid = 0;
+  std::string home;
+};
+PwEntry passwd_entry(const std::string& tree, const std::string& user);
+bool passwd_has(const std::string& tree, const std::string& user);
 
 // Copies the overlay directory `src` onto `tree`: file contents and modes kept, everything owned
 // by root, existing directories left as they are, new ones 0755, symlinks copied as symlinks.

@@ -17,15 +17,16 @@
 #include "builder/artifacts.h"
 #include "builder/assemble.h"
 #include "builder/bios.h"
+#include "builder/cloud_outputs.h"
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/rootfs.h"
+#include "builder/vagrant_image.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
-#include "builder/cloud_outputs.h"
 #include "formats/disk_formats.h"
 #include "formats/tar_writer.h"
 
@@ -310,6 +311,13 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     write_ami_tar({vhd, uint64_t(fs::file_size(vhd)), base, epoch_s}, out);
     if (!wants("vhd")) fs::remove(vhd);
     res.outputs.push_back(describe(out, "ami"));
+  }
+  // Vagrant: the boxes carry a disk of their own, the only one with the `vagrant` user.
+  if (wants("vagrant")) {
+    log("writing the Vagrant boxes (libvirt, VirtualBox): the role's disk plus the vagrant user");
+    for (const auto& box : write_vagrant_boxes({tree, var_tree, rw, ids, imgs.esp, imgs.bios,
+                                                uint64_t(spec.disk.var_mb), epoch, fo, seed, base, out_dir}))
+      res.outputs.push_back(describe(box, "vagrant"));
   }
   if (!opts.keep_work) {
     for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "builder/roles.h"
+#include "builder/vagrant_box.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/strings.h"
@@ -230,6 +231,10 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
       std::string out = (fs::path(plan.out_dir) / (spec.name + "-" + role_name + "." + format_extension(f))).string();
       rp.outputs.emplace_back(f, out);
       fmt.push_back("format " + f + " -> " + fs::path(out).filename().string());
+      if (f == "vagrant") {  // one box per provider
+        rp.outputs.emplace_back(f, virtualbox_box_path(out));
+        fmt.push_back("format " + f + " -> " + fs::path(virtualbox_box_path(out)).filename().string());
+      }
       if (f == "qcow2" && !plan.compression.empty()) fmt.push_back("qcow2 compression " + plan.compression);
     }
     rp.stages.push_back(make_stage("formats", rp.stages.back().key, fmt));

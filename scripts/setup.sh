@@ -35,13 +35,13 @@ fi
 pkgs=(
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
   libarchive-dev libguestfs-dev libyaml-cpp-dev libssl-dev libcli11-dev catch2 nlohmann-json3-dev
-  libcurl4-openssl-dev libsystemd-dev zlib1g-dev libzstd-dev
+  libcurl4-openssl-dev libsystemd-dev zlib1g-dev libzstd-dev openssh-client
   mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin
   systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools grub-common
   attr acl libcap2-bin
   guestfish linux-image-amd64
   zookeeper consul iproute2 dnsutils curl jq python3 dnsmasq-base
-  mkosi libxml2-utils vagrant
+  mkosi libxml2-utils vagrant sudo
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

@@ -183,7 +183,7 @@ TEST_CASE("make_plan refuses unknown roles and unsupported formats") {
   o.roles = {};
   o.formats = {"iso"};
   CHECK_THROWS_WITH(mi::make_plan(s, o),
-                    "formats: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar)");
+                    "formats: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)");
 }
 
 TEST_CASE("per-role cluster defaults: all-in-one expects one control node, control and compute the spec's count") {
