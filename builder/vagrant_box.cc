@@ -69,11 +69,9 @@ std::string xml_escape(const std::string& s) {
 }
 
 // Settings shared by both providers' box Vagrantfiles. The image's root is read-only and has
-// no shared-folder tools, so no synced folder; Vagrant keeps its well-known key rather than
-// writing a new one into the image.
-const char* kVagrantCommon =
-    "  config.vm.synced_folder \".\", \"/vagrant\", disabled: true\n"
-    "  config.ssh.insert_key = false\n";
+// no shared-folder tools, so no synced folder. Vagrant's key insertion stays on (its default):
+// the box's vagrant user has a writable home on /var for the new key (vagrant_image.h).
+const char* kVagrantCommon = "  config.vm.synced_folder \".\", \"/vagrant\", disabled: true\n";
 
 }  // namespace
 
