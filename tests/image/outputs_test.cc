@@ -4,17 +4,24 @@
 // are valid JSON and a shell command line that passes the qcow2 to `openstack image create`;
 // the AMI tar holds the VHD (the same disk) with the JSON `aws ec2` takes; the root file system
 // tar lists, with bsdtar, the files, owners and modes the image has.
+#include <archive.h>
+#include <archive_entry.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 
 #include "builder/boot.h"
+#include "common/digest.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "skip.h"
@@ -67,6 +74,80 @@ std::string vagrant_insecure_key() {
     if (e.path().filename().string().rfind("vagrant-", 0) == 0 && fs::exists(e.path() / "keys/vagrant"))
       return (e.path() / "keys/vagrant").string();
   return "";
+}
+
+// What the tar comparison compares of a file: type ('f' 'd' 'l' or other), mode, owner, and
+// the sha256 of a file's content or a symlink's target.
+struct Facts {
+  char type = '?';
+  unsigned mode = 0, uid = 0, gid = 0;
+  std::string data;
+  bool operator==(const Facts& o) const {
+    return type == o.type && mode == o.mode && uid == o.uid && gid == o.gid && data == o.data;
+  }
+};
+std::string show(const Facts& f) {
+  char m[8];
+  snprintf(m, sizeof m, "%04o", f.mode);
+  return std::string(1, f.type) + " " + m + " " + std::to_string(f.uid) + ":" + std::to_string(f.gid) + " " + f.data;
+}
+
+// Every entry of a tar, read with libarchive, by path without "./" (hard links get their
+// target's facts).
+std::map<std::string, Facts> tar_facts(const std::string& tar) {
+  std::map<std::string, Facts> m;
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  REQUIRE(archive_read_open_filename(a, tar.c_str(), 1 << 20) == ARCHIVE_OK);
+  archive_entry* e;
+  for (int r; (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF;) {
+    INFO(tar << ": " << archive_error_string(a));
+    REQUIRE(r >= ARCHIVE_WARN);  // a warning (an unknown pax key, say) still gives the entry
+    std::string path = archive_entry_pathname(e);
+    if (path.rfind("./", 0) == 0) path = path.substr(2);
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    if (path.empty() || path == ".") continue;
+    Facts f;
+    f.mode = archive_entry_perm(e);
+    f.uid = unsigned(archive_entry_uid(e));
+    f.gid = unsigned(archive_entry_gid(e));
+    if (const char* hl = archive_entry_hardlink(e)) {
+      std::string target = hl;
+      if (target.rfind("./", 0) == 0) target = target.substr(2);
+      f = m[target];
+    } else if (archive_entry_filetype(e) == AE_IFREG) {
+      f.type = 'f';
+      std::string data;
+      char buf[1 << 16];
+      for (la_ssize_t n; (n = archive_read_data(a, buf, sizeof buf)) > 0;) data.append(buf, size_t(n));
+      f.data = mi::sha256_hex(data);
+    } else if (archive_entry_filetype(e) == AE_IFDIR) {
+      f.type = 'd';
+    } else if (archive_entry_filetype(e) == AE_IFLNK) {
+      f.type = 'l';
+      f.data = archive_entry_symlink(e);
+    }
+    m[path] = f;
+  }
+  archive_read_free(a);
+  return m;
+}
+
+// The same facts of an extracted tree, under `prefix`.
+void dir_facts(const std::string& dir, const std::string& prefix, std::map<std::string, Facts>& m) {
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    std::string rel = prefix + it->path().lexically_relative(dir).string();
+    struct stat st {};
+    REQUIRE(lstat(it->path().c_str(), &st) == 0);
+    Facts f;
+    f.mode = st.st_mode & 07777;
+    f.uid = st.st_uid;
+    f.gid = st.st_gid;
+    if (S_ISREG(st.st_mode)) f.type = 'f', f.data = mi::sha256_file_hex(it->path());
+    if (S_ISDIR(st.st_mode)) f.type = 'd';
+    if (S_ISLNK(st.st_mode)) f.type = 'l', f.data = fs::read_symlink(it->path()).string();
+    m[rel] = f;
+  }
 }
 
 }  // namespace
@@ -258,4 +339,74 @@ TEST_CASE("vagrant: both boxes are added by vagrant, and `vagrant up`'s login wo
   CHECK(c.reached_ready);
   CHECK(seen.size() == 3);
   CHECK(c.passed);
+}
+
+TEST_CASE("tar: the same files as the disk's erofs root and ext4 /var (path, mode, owner, digest)", "[image]") {
+  if (!mi::have_program("fsck.erofs") || !mi::have_program("debugfs") || !mi::have_program("sfdisk"))
+    return mi::test::skip_or_fail("fsck.erofs, debugfs or sfdisk not found (erofs-utils, e2fsprogs, fdisk)");
+  mi::test::TempDir t("mi-tar-vs-disk");
+  std::string raw = t.path + "/disk.raw";
+  mi::run({"qemu-img", "convert", "-O", "raw", out("qcow2"), raw});
+  auto parts = nlohmann::json::parse(mi::run({"sfdisk", "-J", raw}).out)["partitiontable"]["partitions"];
+  auto extract = [&](const std::string& name, const std::string& file) {
+    for (const auto& p : parts)
+      if (p["name"] == name)
+        return mi::run({"dd", "if=" + raw, "of=" + file, "bs=512", "skip=" + std::to_string(p["start"].get<uint64_t>()),
+                        "count=" + std::to_string(p["size"].get<uint64_t>()), "conv=sparse", "status=none"}),
+               true;
+    return false;
+  };
+  REQUIRE(extract("root-x86-64", t.path + "/root.erofs"));
+  REQUIRE(extract("var", t.path + "/var.ext4"));
+  fs::remove(raw);
+  fs::create_directories(t.path + "/root");
+  fs::create_directories(t.path + "/var");
+  mi::run({"fsck.erofs", "--extract=" + t.path + "/root", "--preserve", t.path + "/root.erofs"});
+  mi::run({"debugfs", "-R", "rdump / " + t.path + "/var", t.path + "/var.ext4"});
+  std::map<std::string, Facts> disk;
+  dir_facts(t.path + "/root", "", disk);
+  dir_facts(t.path + "/var", "var/", disk);
+  disk.erase("var/lost+found");  // ext4's own
+
+  auto tar = tar_facts(out("tar"));
+  // The extractors drop special bits (fsck.erofs 1.5 chmods, then chowns, which clears
+  // set-user/group-ID; debugfs's rdump drops the sticky bit): where only those differ, the mode
+  // is read in the image itself, with libguestfs.
+  std::vector<std::string> setid;
+  for (const auto& [path, f] : tar)
+    if (auto d = disk.find(path); d != disk.end() && (f.mode & 07000) && (d->second.mode & 07000) == 0) {
+      d->second.mode |= f.mode & 07000;
+      if (d->second == f) setid.push_back(path);
+      d->second.mode &= ~07000u;
+    }
+  if (!setid.empty()) {
+    std::string script = "run\nmount-ro /dev/sda2 /\nmount-ro /dev/sda3 /var\n";
+    for (const auto& p : setid) script += "statns \"/" + p + "\"\n";
+    mi::RunOptions o;
+    o.input = script;
+    o.env["LIBGUESTFS_BACKEND_SETTINGS"] = "force_tcg";  // no nested KVM here
+    o.timeout_seconds = 900;
+    std::istringstream in(mi::run({"guestfish", "--ro", "-a", out("qcow2")}, o).out);
+    size_t i = 0;
+    for (std::string line; std::getline(in, line) && i < setid.size();)
+      if (line.rfind("st_mode: ", 0) == 0) disk[setid[i++]].mode = unsigned(std::stoul(line.substr(9))) & 07777;
+    CHECK(i == setid.size());
+  }
+  std::vector<std::string> diffs;
+  for (const auto& [path, f] : tar) {
+    auto d = disk.find(path);
+    if (d == disk.end())
+      diffs.push_back("only in the tar: " + path);
+    else if (!(d->second == f))
+      diffs.push_back(path + ": tar " + show(f) + ", disk " + show(d->second));
+  }
+  for (const auto& [path, f] : disk)
+    if (!tar.count(path)) diffs.push_back("only on the disk: " + path);
+  std::string first;
+  for (size_t i = 0; i < diffs.size() && i < 20; i++) first += diffs[i] + "\n";
+  INFO(diffs.size() << " differences; first:\n" << first);
+  CHECK(tar.size() > 10000);  // the whole root, not a stub
+  CHECK(tar.count("usr/bin/mi-firstboot") == 1);
+  CHECK(tar["usr/bin/sudo"].mode == 04755);  // set-user-ID kept, in the tar and (above) on the disk
+  CHECK(diffs.empty());
 }
