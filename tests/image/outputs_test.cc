@@ -227,8 +227,9 @@ TEST_CASE("tar: the root file system with its owners and modes", "[image]") {
   CHECK(list.find("/kernel/drivers/nvme/host/nvme.ko\n") != std::string::npos);
 }
 
-TEST_CASE("the VHD boots (UEFI) and the VMDK boots (BIOS) under QEMU/TCG", "[image]") {
-  for (auto [ext, firmware] : {std::pair{"vhd", "uefi"}, std::pair{"vmdk", "bios"}}) {
+TEST_CASE("the VHD and the VMDK each boot by UEFI and by BIOS under QEMU/TCG", "[image]") {
+  for (auto [ext, firmware] : {std::pair{"vhd", "uefi"}, std::pair{"vhd", "bios"}, std::pair{"vmdk", "bios"},
+                               std::pair{"vmdk", "uefi"}}) {
     mi::BootOptions o;
     o.image = out(ext);
     o.firmware = firmware;
@@ -236,7 +237,7 @@ TEST_CASE("the VHD boots (UEFI) and the VMDK boots (BIOS) under QEMU/TCG", "[ima
     o.wait_cluster = false;
     o.timeout_s = 1200;
     o.memory_mb = 2048;
-    o.console_log = dir() + "/console-" + ext + ".log";
+    o.console_log = dir() + "/console-" + ext + "-" + firmware + ".log";
     o.expect = {"rootfs=erofs", "var-fs=ext4", "consul=1.8.7", "failed-units=none"};
     auto c = mi::boot_check(o);
     for (const auto& f : c.failures) std::cout << "  [" << ext << "] FAIL: " << f << "\n";
