@@ -9,6 +9,7 @@
 #   bash tests/bench/disk_formats.sh [IMAGE] [BUILD_DIR]    (IMAGE: a raw or qcow2 role image;
 #       default: build/image-out/mi-all-in-one.qcow2, as the image tier builds it)
 #   RUNS=3 bash tests/bench/disk_formats.sh ...              (the median of RUNS runs each)
+#   FORMATS="vhd qcow2" bash tests/bench/disk_formats.sh ... (only these rows)
 #
 # The input is converted to a sparse raw first (not timed), so both read the same file from the
 # page cache. qemu-img runs with its defaults (8 coroutines, in-order writes) and is followed by
@@ -59,6 +60,7 @@ printf '\n%-12s %9s %9s %6s | %11s %11s %6s | %11s %11s\n' format "ours s" "qemu
   "ours alloc" "qemu alloc"
 row() {  # name qemu-format ours-args... -- qemu-args...
   local name=$1 qfmt=$2
+  [ -z "${FORMATS:-}" ] || [[ " $FORMATS " == *" $name "* ]] || return 0
   shift 2
   local ours=() qemu=()
   while [ "$1" != -- ]; do ours+=("$1"); shift; done
