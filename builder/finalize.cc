@@ -57,7 +57,7 @@ void write_in_tree(const std::string& tree, const std::string& path, const std::
   write_file_atomic(p, content, mode);
 }
 
-void add_user(const std::string& tree, const User& u) {
+void add_user(const std::string& tree, const User& u, const std::string& epoch) {
   std::vector<std::string> argv = {"useradd", "--root", tree, "--create-home", "--user-group", "--shell", "/bin/bash"};
   std::string groups;
   for (const auto& g : u.groups) {
@@ -68,7 +68,9 @@ void add_user(const std::string& tree, const User& u) {
   }
   if (!groups.empty()) argv.insert(argv.end(), {"--groups", groups});
   argv.push_back(u.name);
-  run(argv);
+  RunOptions ro;
+  if (!epoch.empty()) ro.env["SOURCE_DATE_EPOCH"] = epoch;  // /etc/shadow's "last changed" day
+  run(argv, ro);
   // useradd leaves the password field "!": locked for password logins; keys are the only way in.
   auto pw = passwd_entry(tree, u.name);
   std::string ssh = tree + pw.home + "/.ssh";
@@ -157,7 +159,7 @@ void finalize_rootfs(const FinalizeRequest& req) {
   for (const auto& [path, content] : req.extra_files) write_in_tree(t, path, content, 0644);
   for (const auto& u : req.users) {
     if (passwd_has(t, u.name)) throw Error(u.pos.str(), "user " + u.name + " already exists in the image");
-    add_user(t, u);
+    add_user(t, u, req.source_date_epoch);
   }
 
   // Units: enable what the image runs, disable what mi-firstboot starts later.

@@ -21,7 +21,8 @@ struct FinalizeRequest {
   std::string hostname;
   std::string root_partuuid;
   std::string var_partuuid;
-  std::string firstboot_binary;  // optional
+  std::string firstboot_binary;   // optional
+  std::string source_date_epoch;  // the users' /etc/shadow dates (else the build's day)
   std::vector<std::pair<std::string, std::string>> extra_files;
 };
 

@@ -236,6 +236,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   fin.root_partuuid = uuid_string(ids.root_partuuid);
   fin.var_partuuid = uuid_string(ids.var_partuuid);
   fin.firstboot_binary = opts.firstboot_binary;
+  fin.source_date_epoch = epoch;
   fin.extra_files = opts.extra_files;
   log("finalizing the root of " + role.name);
   finalize_rootfs(fin);

@@ -253,6 +253,7 @@ TEST_CASE("finalize: users log in by key only, no per-node identity, no build re
   r.root_partuuid = "r";
   r.var_partuuid = "v";
   r.extra_files = {{"/usr/lib/mi/cluster.yaml", "name: mi\n"}};
+  r.source_date_epoch = "1764000000";
   mi::finalize_rootfs(r);
 
   REQUIRE(mi::read_file(t + "/etc/machine-id").empty());
@@ -274,7 +275,7 @@ TEST_CASE("finalize: users log in by key only, no per-node identity, no build re
   std::string shadow = mi::read_file(t + "/etc/shadow");
   auto at = shadow.find("\nops:");
   REQUIRE(at != std::string::npos);
-  REQUIRE(shadow[at + 5] == '!');
+  REQUIRE(shadow.substr(at + 5, 7) == "!:20416");  // last changed: SOURCE_DATE_EPOCH's day, not the build's
   REQUIRE(mi::read_file(t + "/etc/group").find("sudo:x:27:ops") != std::string::npos);
   std::string keys = t + "/home/ops/.ssh/authorized_keys";
   REQUIRE(mi::read_file(keys) == u.ssh_keys[0] + "\n");
