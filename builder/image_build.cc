@@ -300,6 +300,9 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     write_openstack_files(os);
     log("wrote the Glance properties and the `openstack image create` command beside " + q);
     res.outputs.push_back(describe(q, "openstack"));
+    // The side files too, so that a signed manifest covers every byte a user uploads.
+    for (const char* ext : {".glance.json", ".openstack.sh"})
+      res.outputs.push_back(describe(out_dir + "/" + openstack_image_name(os) + ext, "openstack"));
   }
   if (wants("ami")) {
     std::string vhd = out_dir + "/" + base + ".vhd";

@@ -9,6 +9,7 @@
 #include "builder/boot.h"
 #include "builder/image_build.h"
 #include "builder/manifest.h"
+#include "builder/signing.h"
 #include "builder/plan.h"
 #include "builder/roles.h"
 #include "builder/seed.h"
@@ -43,6 +44,8 @@ const char* kTopHelp =
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
     "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
     "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd]\n"
+    "    mibuild keygen -o PREFIX\n"
+    "    mibuild verify OUTDIR --pubkey PUB\n"
     "    mibuild --version | --help\n"
     "\n"
     "DESCRIPTION\n"
@@ -75,13 +78,16 @@ const char* kBuildHelp =
     "                         supported: raw, qcow2, vmdk (streamOptimized), vhd (fixed),\n"
     "                         openstack (qcow2 + Glance properties + `openstack image create`),\n"
     "                         ami (fixed VHD + AWS import/register JSON + README, one .ami.tar),\n"
-    "                         tar (the root file system, xattrs and capabilities kept)\n"
+    "                         tar (the root file system, xattrs and capabilities kept),\n"
+    "                         vagrant (libvirt and VirtualBox boxes with the vagrant user)\n"
     "    --compress none|zlib|zstd  compress qcow2 clusters (default: none); vmdk is always deflated\n"
     "    -o, --out DIR        output directory (default: out)\n"
     "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
     "    --keep-work          keep the root file system tree and partition images afterwards\n"
     "    -n, --dry-run        print the plan (stages, keys, outputs) and touch nothing\n"
     "    --rebuild            build every role even when OUTDIR/manifest.json shows it up to date\n"
+    "    --sign KEY           sign OUTDIR/manifest.json with the Ed25519 private key KEY (from\n"
+    "                         `mibuild keygen`; mode 0600) into OUTDIR/manifest.json.sig\n"
     "    --allow-outside-paths  let spec paths (components.*.path, overlays_dir, roles_dir) be absolute\n"
     "                         or leave the spec's directory tree (refused by default)\n"
     "    -h, --help           this text\n"
@@ -121,6 +127,32 @@ const char* kRolesHelp =
     "OPTIONS\n"
     "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
     "    -h, --help   this text\n"
+    "\n";
+
+const char* kKeygenHelp =
+    "NAME\n"
+    "    mibuild keygen - make an Ed25519 key pair to sign builds with\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild keygen -o PREFIX\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Writes PREFIX.key (the private key, PKCS#8 PEM, mode 0600: give it to `mibuild build\n"
+    "    --sign`) and PREFIX.pub (the public key, PEM: give it to whoever verifies). Never replaces\n"
+    "    an existing file.\n"
+    "\n";
+
+const char* kVerifyHelp =
+    "NAME\n"
+    "    mibuild verify - check a build's outputs against its signed manifest\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild verify OUTDIR --pubkey PUB\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Checks OUTDIR/manifest.json.sig against the public key PUB, then every output the manifest\n"
+    "    lists: present, with the recorded size and sha256. Prints each problem and exits 1 on any\n"
+    "    (a changed byte, a missing file, a bad signature), 0 when everything is as signed.\n"
     "\n";
 
 const char* kConvertHelp =
@@ -262,6 +294,7 @@ struct BuildArgs {
   bool keep_work = false;
   bool dry_run = false;
   bool rebuild = false;
+  std::string sign_key;  // a path; the key itself is never on the command line
 };
 
 int cmd_build(const BuildArgs& a) {
@@ -305,7 +338,11 @@ int cmd_build(const BuildArgs& a) {
     throw mi::Error{po.firstboot_binary.empty() ? "mi-firstboot" : po.firstboot_binary,
                     "mi-firstboot not found; build it (cmake --build build --target mi-firstboot) or set "
                     "MI_FIRSTBOOT_BINARY"};
+  // A bad signing key is found now, not after the build; an old signature goes as soon as the
+  // manifest it signed is about to be rewritten.
+  if (!a.sign_key.empty()) mi::sign_data(a.sign_key, "");
   fs::create_directories(plan.out_dir);
+  fs::remove(mi::signature_path(plan.manifest));
   std::vector<mi::RoleRecord> records;
   std::vector<bool> reused;
   // The previous manifest, to skip roles whose every stage key is unchanged.
@@ -344,6 +381,10 @@ int cmd_build(const BuildArgs& a) {
     for (const auto& o : records[i].result.outputs)
       std::cout << (reused[i] ? "kept " : "wrote ") << o.path << " (" << o.format << ")\n";
   std::cout << "wrote " << plan.manifest << "\n";
+  if (!a.sign_key.empty()) {
+    mi::sign_manifest(plan.manifest, a.sign_key);
+    std::cout << "wrote " << mi::signature_path(plan.manifest) << " (Ed25519, key " << a.sign_key << ")\n";
+  }
   for (const auto& rp : plan.roles)
     for (const auto& absent : rp.absent)
       std::cout << "not in image " << s.name << "-" << rp.role << ": " << absent << "\n";
@@ -418,6 +459,7 @@ int run(int argc, char** argv) {
   build->add_flag("--keep-work", b.keep_work);
   build->add_flag("-n,--dry-run", b.dry_run);
   build->add_flag("--rebuild", b.rebuild);
+  build->add_option("--sign", b.sign_key);
   build->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   build->add_flag("-h,--help", build_help);
 
@@ -479,6 +521,19 @@ int run(int argc, char** argv) {
   convert->add_option("--threads", cv.threads)->check(CLI::Range(0, 1024));
   convert->add_flag("-h,--help", convert_help);
 
+  std::string key_prefix;
+  bool keygen_help = false;
+  CLI::App* keygen = app.add_subcommand("keygen");
+  keygen->add_option("-o,--out", key_prefix);
+  keygen->add_flag("-h,--help", keygen_help);
+
+  std::string verify_dir, verify_pub;
+  bool verify_help = false;
+  CLI::App* verify = app.add_subcommand("verify");
+  verify->add_option("OUTDIR", verify_dir);
+  verify->add_option("--pubkey", verify_pub);
+  verify->add_flag("-h,--help", verify_help);
+
   auto usage = [](const std::string& why, const std::string& cmd) {
     std::cerr << "mibuild: " << why << "\n(see `mibuild " << (cmd.empty() ? "" : cmd + " ") << "--help`)\n";
     return kUsage;
@@ -496,6 +551,8 @@ int run(int argc, char** argv) {
   if (boot_help) return std::cout << kBootHelp << kExit, kOk;
   if (seed_help) return std::cout << kSeedHelp << kExit, kOk;
   if (convert_help) return std::cout << kConvertHelp << kExit, kOk;
+  if (keygen_help) return std::cout << kKeygenHelp << kExit, kOk;
+  if (verify_help) return std::cout << kVerifyHelp << kExit, kOk;
   if (version) return std::cout << "mibuild " << mi::mibuild_version() << "\n", kOk;
   if (help) return std::cout << kTopHelp << kExit, kOk;
 
@@ -514,6 +571,23 @@ int run(int argc, char** argv) {
     if (cv.format.empty()) return usage("convert: -f FORMAT is required (raw, qcow2, vmdk, vhd)", "convert");
     if (cv.out.empty()) return usage("convert: -o OUTPUT is required", "convert");
     return cmd_convert(cv);
+  }
+  if (keygen->parsed()) {
+    if (key_prefix.empty()) return usage("keygen: -o PREFIX is required (writes PREFIX.key and PREFIX.pub)", "keygen");
+    mi::write_keypair(key_prefix);
+    std::cout << "wrote " << key_prefix << ".key (private, mode 0600) and " << key_prefix << ".pub\n";
+    return kOk;
+  }
+  if (verify->parsed()) {
+    if (verify_dir.empty()) return usage("verify: OUTDIR is required", "verify");
+    if (verify_pub.empty()) return usage("verify: --pubkey PUB is required", "verify");
+    size_t checked = 0;
+    auto problems = mi::verify_outdir(verify_dir, verify_pub, &checked);
+    for (const auto& p : problems) std::cerr << "mibuild: verify: " << p << "\n";
+    if (!problems.empty()) return kFailed;
+    std::cout << "verified " << verify_dir << "/manifest.json (signature good) and its " << checked
+              << " outputs (size and sha256)\n";
+    return kOk;
   }
   if (seed->parsed()) {
     if (sr.secret_file.empty()) return usage("seed: --secret-file is required (the fleet secret)", "seed");

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "builder/boot.h"
+#include "builder/signing.h"
 #include "common/digest.h"
 #include "common/files.h"
 #include "common/process.h"
@@ -410,4 +411,14 @@ TEST_CASE("tar: the same files as the disk's erofs root and ext4 /var (path, mod
   CHECK(tar.count("usr/bin/mi-firstboot") == 1);
   CHECK(tar["usr/bin/sudo"].mode == 04755);  // set-user-ID kept, in the tar and (above) on the disk
   CHECK(diffs.empty());
+}
+
+TEST_CASE("the build's signed manifest covers every output, byte for byte", "[image]") {
+  std::string pub = fs::path(dir()).parent_path().string() + "/sign.pub";  // image_build's key
+  REQUIRE(fs::exists(pub));
+  size_t checked = 0;
+  auto problems = mi::verify_outdir(dir(), pub, &checked);
+  for (const auto& p : problems) std::cout << "  [verify] " << p << "\n";
+  CHECK(problems.empty());
+  CHECK(checked >= 9);  // qcow2, vmdk, vhd, openstack (+ 2 side files), ami, tar, 2 boxes
 }
