@@ -41,7 +41,7 @@ pkgs=(
   attr acl libcap2-bin
   guestfish linux-image-amd64
   zookeeper consul iproute2 dnsutils curl jq python3 dnsmasq-base
-  mkosi libxml2-utils vagrant sudo
+  mkosi libxml2-utils vagrant sudo openssl
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
