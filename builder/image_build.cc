@@ -14,12 +14,15 @@
 #include <set>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "builder/artifacts.h"
 #include "builder/assemble.h"
 #include "builder/bios.h"
 #include "builder/cloud_outputs.h"
 #include "builder/esp.h"
 #include "builder/finalize.h"
+#include "builder/plan.h"
 #include "builder/rootfs.h"
 #include "builder/vagrant_image.h"
 #include "common/digest.h"
@@ -98,6 +101,20 @@ std::string debian_version(const std::string& release) {
       {"buster", "10"}, {"bullseye", "11"}, {"bookworm", "12"}, {"trixie", "13"}, {"forky", "14"}};
   auto it = v.find(release);
   return it == v.end() ? release : it->second;
+}
+
+// /usr/lib/mi/build.json: what built this root (no host names, paths or times but the epoch).
+std::string build_record(const std::string& name, const std::string& role, const std::string& epoch,
+                         const std::vector<std::pair<std::string, std::string>>& stage_keys,
+                         const std::vector<ComponentStatus>& components) {
+  nlohmann::json j = {{"name", name}, {"role", role}, {"mibuild_version", mibuild_version()},
+                      {"source_date_epoch", epoch}};
+  j["stages"] = nlohmann::json::array();
+  for (const auto& [stage, key] : stage_keys) j["stages"].push_back({{"name", stage}, {"key", key}});
+  j["components"] = nlohmann::json::array();
+  for (const auto& c : components)
+    j["components"].push_back({{"name", c.name}, {"present", c.present}, {"version", c.version}});
+  return j.dump(2) + "\n";
 }
 
 ImageOutput describe(const std::string& path, const std::string& format) {
@@ -238,6 +255,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   fin.firstboot_binary = opts.firstboot_binary;
   fin.source_date_epoch = epoch;
   fin.extra_files = opts.extra_files;
+  fin.extra_files.push_back({"/usr/lib/mi/build.json", build_record(spec.name, role.name, epoch, opts.stage_keys, res.components)});
   log("finalizing the root of " + role.name);
   finalize_rootfs(fin);
 

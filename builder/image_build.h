@@ -24,6 +24,9 @@ struct ImageOptions {
   // e.g. {"/usr/lib/mi/cluster.yaml", <the spec's cluster defaults>}.
   std::vector<std::pair<std::string, std::string>> extra_files;
   std::string log_path;                         // mmdebstrap's output goes here (default <work_dir>/<role>/mmdebstrap.log)
+  // The plan's stages that decide the root's content (bootstrap .. finalize) with their keys:
+  // recorded in the image's /usr/lib/mi/build.json, which `mibuild inspect` reads.
+  std::vector<std::pair<std::string, std::string>> stage_keys;
 };
 
 struct ImageOutput {

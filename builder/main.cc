@@ -8,6 +8,7 @@
 
 #include "builder/boot.h"
 #include "builder/image_build.h"
+#include "builder/inspect.h"
 #include "builder/manifest.h"
 #include "builder/signing.h"
 #include "builder/plan.h"
@@ -44,6 +45,7 @@ const char* kTopHelp =
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
     "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
     "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd]\n"
+    "    mibuild inspect IMAGE [--json]\n"
     "    mibuild keygen -o PREFIX\n"
     "    mibuild verify OUTDIR --pubkey PUB\n"
     "    mibuild --version | --help\n"
@@ -127,6 +129,20 @@ const char* kRolesHelp =
     "OPTIONS\n"
     "    SPEC         the image spec (default: $MI_SPEC, else the repository's spec.yaml)\n"
     "    -h, --help   this text\n"
+    "\n";
+
+const char* kInspectHelp =
+    "NAME\n"
+    "    mibuild inspect - what a built disk image is, read from inside it\n"
+    "\n"
+    "SYNOPSIS\n"
+    "    mibuild inspect IMAGE [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "    Opens IMAGE (raw, qcow2, vmdk or vhd) read-only with libguestfs and prints its role and\n"
+    "    cluster name, what built it (mibuild version, SOURCE_DATE_EPOCH, the stage keys that\n"
+    "    manifest.json records for the role), its components, the versions of the stack's Debian\n"
+    "    packages and the partition layout. --json prints the same as one JSON object.\n"
     "\n";
 
 const char* kKeygenHelp =
@@ -371,6 +387,10 @@ int cmd_build(const BuildArgs& a) {
     io.keep_work = a.keep_work;
     io.firstboot_binary = po.firstboot_binary;
     io.extra_files = {{"/usr/lib/mi/cluster.yaml", mi::cluster_defaults_yaml(s, rp.role)}};
+    for (const auto& st : rp.stages) {
+      if (st.name == "assemble") break;  // the disk's layout and formats are not the root's content
+      io.stage_keys.push_back({st.name, st.key});
+    }
     std::cout << "mibuild: building " << rp.role << "\n" << std::flush;
     records.push_back(mi::RoleRecord{&rp, mi::build_role_image(s, rp.resolved, io)});
     reused.push_back(false);
@@ -521,6 +541,13 @@ int run(int argc, char** argv) {
   convert->add_option("--threads", cv.threads)->check(CLI::Range(0, 1024));
   convert->add_flag("-h,--help", convert_help);
 
+  std::string inspect_image;
+  bool inspect_help = false, inspect_json = false;
+  CLI::App* inspect = app.add_subcommand("inspect");
+  inspect->add_option("IMAGE", inspect_image);
+  inspect->add_flag("--json", inspect_json);
+  inspect->add_flag("-h,--help", inspect_help);
+
   std::string key_prefix;
   bool keygen_help = false;
   CLI::App* keygen = app.add_subcommand("keygen");
@@ -551,6 +578,7 @@ int run(int argc, char** argv) {
   if (boot_help) return std::cout << kBootHelp << kExit, kOk;
   if (seed_help) return std::cout << kSeedHelp << kExit, kOk;
   if (convert_help) return std::cout << kConvertHelp << kExit, kOk;
+  if (inspect_help) return std::cout << kInspectHelp << kExit, kOk;
   if (keygen_help) return std::cout << kKeygenHelp << kExit, kOk;
   if (verify_help) return std::cout << kVerifyHelp << kExit, kOk;
   if (version) return std::cout << "mibuild " << mi::mibuild_version() << "\n", kOk;
@@ -571,6 +599,12 @@ int run(int argc, char** argv) {
     if (cv.format.empty()) return usage("convert: -f FORMAT is required (raw, qcow2, vmdk, vhd)", "convert");
     if (cv.out.empty()) return usage("convert: -o OUTPUT is required", "convert");
     return cmd_convert(cv);
+  }
+  if (inspect->parsed()) {
+    if (inspect_image.empty()) return usage("inspect: IMAGE is required", "inspect");
+    auto i = mi::inspect_image(inspect_image);
+    std::cout << (inspect_json ? mi::inspection_json(i).dump(2) + "\n" : mi::inspection_text(i));
+    return kOk;
   }
   if (keygen->parsed()) {
     if (key_prefix.empty()) return usage("keygen: -o PREFIX is required (writes PREFIX.key and PREFIX.pub)", "keygen");

@@ -61,8 +61,8 @@ bool unbase64(std::string s, std::string& out) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   if (s.empty() || s.size() % 4 != 0) return false;
   out.assign(s.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(s.data()),
-                          int(s.size()));
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(s.data()), int(s.size()));
   if (n < 0) return false;
   size_t pad = (s.end()[-1] == '=') + (s.end()[-2] == '=');
   out.resize(size_t(n) - pad);
@@ -120,7 +120,8 @@ std::vector<std::string> verify_outdir(const std::string& out_dir, const std::st
     if (!fs::is_regular_file(p)) return {p + ": missing (build with --sign KEY to sign the outputs)"};
   const std::string text = read_file(manifest);
   if (!signature_valid(pubkey_path, text, read_file(sig)))
-    return {manifest + ": the signature in " + sig + " does not match (the manifest was changed, or signed with another key)"};
+    return {manifest + ": the signature in " + sig +
+            " does not match (the manifest was changed, or signed with another key)"};
   nlohmann::json m;
   try {
     m = nlohmann::json::parse(text);

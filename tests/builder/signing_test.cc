@@ -32,9 +32,11 @@ void make_outdir(const std::string& dir, const std::string& key, const std::stri
   fs::create_directories(dir);
   std::string content(100000, 'x');
   mi::write_file_atomic(dir + "/mi-control.qcow2", content);
-  nlohmann::json m = {{"roles", {{{"name", "control"},
-                                  {"artifacts", {{{"path", rel}, {"format", "qcow2"}, {"size", content.size()},
-                                                  {"sha256", mi::sha256_hex(content)}}}}}}}};
+  nlohmann::json m = {
+      {"roles",
+       {{{"name", "control"},
+         {"artifacts",
+          {{{"path", rel}, {"format", "qcow2"}, {"size", content.size()}, {"sha256", mi::sha256_hex(content)}}}}}}}};
   mi::write_file_atomic(dir + "/manifest.json", m.dump(2) + "\n");
   mi::sign_manifest(dir + "/manifest.json", key);
 }

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "builder/boot.h"
+#include "builder/inspect.h"
 #include "builder/signing.h"
 #include "common/digest.h"
 #include "common/files.h"
@@ -421,4 +422,36 @@ TEST_CASE("the build's signed manifest covers every output, byte for byte", "[im
   for (const auto& p : problems) std::cout << "  [verify] " << p << "\n";
   CHECK(problems.empty());
   CHECK(checked >= 9);  // qcow2, vmdk, vhd, openstack (+ 2 side files), ami, tar, 2 boxes
+}
+
+TEST_CASE("inspect: the qcow2 and the VMDK say what they are, as manifest.json does", "[image]") {
+  auto manifest = nlohmann::json::parse(mi::read_file(dir() + "/manifest.json"));
+  nlohmann::json role;
+  for (const auto& r : manifest["roles"])
+    if (r["name"] == "all-in-one") role = r;
+  REQUIRE(role.is_object());
+  for (const auto& ext : {"qcow2", "vmdk"}) {
+    auto i = mi::inspect_image(out(ext));
+    INFO(mi::inspection_text(i));
+    CHECK(i.role == "all-in-one");
+    CHECK(i.cluster == "mi");
+    REQUIRE(i.build.is_object());
+    CHECK(i.build["source_date_epoch"] == role["source_date_epoch"]);
+    // The root's stage keys are the manifest's, in order (bootstrap .. finalize).
+    REQUIRE(i.build["stages"].size() >= 5);
+    for (size_t s = 0; s < i.build["stages"].size(); s++) CHECK(i.build["stages"][s] == role["stages"][s]);
+    bool consul = false;
+    for (const auto& c : i.build["components"]) consul = consul || (c["name"] == "consul" && c["version"] == "1.8.7");
+    CHECK(consul);
+    REQUIRE(i.partitions.size() == 4);
+    CHECK(i.partitions[0].name == "esp");
+    CHECK(i.partitions[0].fs_type == "vfat");
+    CHECK(i.partitions[1].name == "root-x86-64");
+    CHECK(i.partitions[1].fs_type == "erofs");
+    CHECK(i.partitions[2].fs_type == "ext4");
+    CHECK(i.virtual_size == info(out("qcow2"), "qcow2")["virtual-size"].get<uint64_t>());
+    bool zk = false;
+    for (const auto& [n, v] : i.packages) zk = zk || (n == "zookeeper" && v.rfind("3.8", 0) == 0);
+    CHECK(zk);
+  }
 }
