@@ -20,8 +20,10 @@ bool version_less(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string kernel_console_args() { return "console=tty0 console=ttyS0,115200"; }
+
 std::string kernel_cmdline(const std::string& root_partuuid) {
-  return "root=PARTUUID=" + root_partuuid + " rootfstype=erofs ro console=tty0 console=ttyS0,115200";
+  return "root=PARTUUID=" + root_partuuid + " rootfstype=erofs ro " + kernel_console_args();
 }
 
 std::string find_kernel(const std::string& tree) {
