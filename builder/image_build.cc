@@ -1,6 +1,7 @@
 // build_role_image: runs the image stages for one role in order and commits the outputs.
 //   bootstrap (rootfs.h, cached) → copy to a work tree → finalize (finalize.h) → package list
-//   → split /var → ESP (esp.h) → erofs root + ext4 /var (assemble.h) → GPT raw → qcow2.
+//   → split /var → ESP (esp.h) → erofs root + ext4 /var (assemble.h) → hybrid ISO of the erofs
+//   root (iso.h) → GPT raw → qcow2.
 #include "builder/image_build.h"
 
 #include <sys/stat.h>
@@ -17,15 +18,16 @@
 #include "builder/artifacts.h"
 #include "builder/assemble.h"
 #include "builder/bios.h"
+#include "builder/cloud_outputs.h"
 #include "builder/esp.h"
 #include "builder/finalize.h"
+#include "builder/iso.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
-#include "builder/cloud_outputs.h"
 #include "formats/disk_formats.h"
 #include "formats/tar_writer.h"
 
@@ -267,6 +269,15 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
   log("writing the ext4 /var");
   make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
+  // The live image: the same kernel, initrd and erofs root on a CD/USB volume (no disk needed).
+  const std::string iso_work = rw + "/iso";
+  if (wants("iso")) {
+    std::string out = out_dir + "/" + base + ".iso";
+    log("writing " + out);
+    write_iso({tree, imgs.root, iso_work, out, iso_label(spec.name, role.name), title, kernel_console_args(),
+               to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4), epoch});
+    res.outputs.push_back(describe(out, "iso"));
+  }
 
   // The disk, streamed into each format from the partition images (no raw intermediate).
   log("assembling the GPT disk");
@@ -312,7 +323,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     res.outputs.push_back(describe(out, "ami"));
   }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, iso_work})
       remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");

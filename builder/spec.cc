@@ -749,7 +749,7 @@ const std::vector<std::string>& known_formats() {
 }
 
 const std::vector<std::string>& supported_formats() {
-  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack", "ami", "tar"};
+  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack", "ami", "tar", "iso"};
   return v;
 }
 

@@ -47,8 +47,10 @@ TEST_CASE("mibuild validate: exit 2 and every problem with its position") {
             "bad/spec.yaml:6:3: unknown key 'packges' in base (valid keys: release, mirror, kernel, packages)",
             "bad/spec.yaml:7:18: roles[1]: unknown role 'missing': no roles file defines it (roles in bad/roles: "
             "compute, control)",
-            "bad/spec.yaml:8:16: formats[1]: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar)",
-            "bad/spec.yaml:8:21: formats[2]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar)",
+            "bad/spec.yaml:8:16: formats[1]: format 'vagrant' is not yet supported (supported: raw, qcow2, vmdk, vhd, "
+            "openstack, ami, tar, iso)",
+            "bad/spec.yaml:8:25: formats[2]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, "
+            "ami, tar, iso)",
             "bad/spec.yaml:9:20: overlays[1]: overlay directory not found: " + ov + "/nowhere",
             "bad/spec.yaml:12:5: users[0].password: passwords are not accepted in a spec; users log in with ssh_keys "
             "(public keys, one authorized_keys line each)",
@@ -114,12 +116,15 @@ TEST_CASE("mibuild build --dry-run prints the plan and touches nothing") {
 }
 
 TEST_CASE("mibuild usage errors exit 2 and say what is wrong") {
-  auto f = mibuild({"build", "good/spec.yaml", "-f", "iso", "--dry-run"});
+  auto f = mibuild({"build", "good/spec.yaml", "-f", "vagrant", "--dry-run"});
   CHECK(f.exit_code == 2);
-  CHECK(f.err == "mibuild: -f iso: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar)\n");
+  CHECK(f.err ==
+        "mibuild: -f vagrant: format 'vagrant' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, "
+        "tar, iso)\n");
   auto u = mibuild({"build", "good/spec.yaml", "-f", "floppy", "--dry-run"});
   CHECK(u.exit_code == 2);
-  CHECK(u.err == "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar)\n");
+  CHECK(u.err ==
+        "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, iso)\n");
   auto r = mibuild({"build", "good/spec.yaml", "-r", "gamma", "--dry-run"});
   CHECK(r.exit_code == 2);
   CHECK(r.err == "mibuild: -r gamma: unknown role (roles: alpha, beta, both)\n");
