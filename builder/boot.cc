@@ -90,8 +90,11 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
     a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
                        "-drive", "if=pflash,format=raw,unit=1,file=" + vars});
   // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
-  a.insert(a.end(), {
-      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
+  if (o.cdrom)  // on q35's AHCI; read-only media, so no snapshot is needed
+    a.insert(a.end(), {"-drive", "if=none,id=cd0,media=cdrom,readonly=on,format=" + fmt + ",file=" + o.image, "-device",
+                       "ide-cd,drive=cd0,bootindex=0"});
+  else
+    a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
   for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
   a.insert(a.end(), {
       // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing

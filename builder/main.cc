@@ -40,7 +40,7 @@ const char* kTopHelp =
     "[--dry-run]\n"
     "    mibuild validate [SPEC]\n"
     "    mibuild roles [SPEC]\n"
-    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
+    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S] [--cdrom]\n"
     "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
     "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd]\n"
     "    mibuild --version | --help\n"
@@ -75,7 +75,8 @@ const char* kBuildHelp =
     "                         supported: raw, qcow2, vmdk (streamOptimized), vhd (fixed),\n"
     "                         openstack (qcow2 + Glance properties + `openstack image create`),\n"
     "                         ami (fixed VHD + AWS import/register JSON + README, one .ami.tar),\n"
-    "                         tar (the root file system, xattrs and capabilities kept)\n"
+    "                         tar (the root file system, xattrs and capabilities kept),\n"
+    "                         iso (hybrid live ISO: BIOS and UEFI, CD and USB; docs/iso.md)\n"
     "    --compress none|zlib|zstd  compress qcow2 clusters (default: none); vmdk is always deflated\n"
     "    -o, --out DIR        output directory (default: out)\n"
     "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
@@ -149,7 +150,7 @@ const char* kBootHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
-    "                 [--console-log FILE] [--seed SEED] [--no-cluster]\n"
+    "                 [--console-log FILE] [--seed SEED] [--no-cluster] [--cdrom]\n"
     "\n"
     "DESCRIPTION\n"
     "    Boots IMAGE (raw or qcow2, never modified: QEMU runs on a snapshot) with software emulation.\n"
@@ -168,6 +169,7 @@ const char* kBootHelp =
     "    --console-log FILE     --check: where the console is saved (default: IMAGE.console.log)\n"
     "    --seed SEED            attach SEED (from `mibuild seed`) as a read-only drive\n"
     "    --no-cluster           --check: do not wait for the cluster, only for the system\n"
+    "    --cdrom                IMAGE is an .iso (`-f iso`): attach it as a CD-ROM and boot from it\n"
     "    -h, --help             this text\n"
     "\n";
 
@@ -360,6 +362,7 @@ struct BootArgs {
   std::string console_log;
   std::vector<std::string> seeds;
   bool no_cluster = false;
+  bool cdrom = false;
 };
 
 struct ConvertArgs {
@@ -396,6 +399,7 @@ int cmd_boot(const BootArgs& a) {
   o.console_log = a.console_log;
   o.drives = a.seeds;
   o.wait_cluster = !a.no_cluster;
+  o.cdrom = a.cdrom;
   return mi::boot_image(o);
 }
 
@@ -447,6 +451,7 @@ int run(int argc, char** argv) {
   boot->add_option("--console-log", bo.console_log);
   boot->add_option("--seed", bo.seeds)->allow_extra_args(false);
   boot->add_flag("--no-cluster", bo.no_cluster);
+  boot->add_flag("--cdrom", bo.cdrom);
   boot->add_flag("-h,--help", boot_help);
 
   mi::SeedRequest sr;
