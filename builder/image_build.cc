@@ -275,7 +275,8 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     std::string out = out_dir + "/" + base + ".iso";
     log("writing " + out);
     write_iso({tree, imgs.root, iso_work, out, iso_label(spec.name, role.name), title, kernel_console_args(),
-               to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4), epoch});
+               to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4),
+               uuid_string(derive_uuid(seed, role.name + "/iso-gpt")), epoch});
     res.outputs.push_back(describe(out, "iso"));
   }
 

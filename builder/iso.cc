@@ -94,21 +94,25 @@ std::vector<IsoFile> iso_files(const IsoRequest& req, const std::string& kv) {
           {k + "/initrd", req.tree + "/boot/initrd.img-" + kv}};
 }
 
-std::vector<std::string> xorriso_argv(const std::string& stage, const std::string& efi_image,
-                                      const std::string& boot_hybrid, const std::string& label,
-                                      const std::string& epoch, const std::string& out) {
-  return {"xorriso", "-as", "mkisofs", "-o", out, "-V", label, "--modification-date=" + iso_volume_date(epoch),
-          "-r",               // Rock Ridge, with sane owners and modes
-          "-iso-level", "3",  // the root may be larger than 4 GiB
-          // USB, BIOS: GRUB's MBR, which loads the El Torito core from the volume.
-          "--grub2-mbr", boot_hybrid, "-partition_offset", "16",  // partition 1 (the volume) is mountable from a disk
-          "--mbr-force-bootable",
-          // USB, UEFI: the EFI image as GPT partition 2, an EFI system partition.
-          "-append_partition", "2", "0xef", efi_image, "-appended_part_as_gpt", "-c", "grub/boot.cat",
-          // CD, BIOS: GRUB's El Torito core (no emulation, 4 sectors loaded, patched boot info).
-          "-b", "grub/eltorito.img", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", "--grub2-boot-info",
-          // CD, UEFI: the same EFI image, as El Torito's EFI entry.
-          "-eltorito-alt-boot", "-e", "--interval:appended_partition_2:all::", "-no-emul-boot", stage};
+std::vector<std::string> xorriso_argv(const XorrisoInputs& in) {
+  std::vector<std::string> a = {"xorriso", "-as", "mkisofs", "-o", in.out, "-V", in.label};
+  auto add = [&](std::initializer_list<std::string> args) { a.insert(a.end(), args); };
+  add({"--modification-date=" + iso_volume_date(in.source_date_epoch)});
+  add({"--gpt_disk_guid", in.disk_guid});  // else "modification-date": the same for every role
+  add({"-r"});                             // Rock Ridge, with sane owners and modes
+  add({"-iso-level", "3"});                // the root may be larger than 4 GiB
+  // USB, BIOS: GRUB's MBR, which loads the El Torito core from the volume; partition 1 (the
+  // volume) starts at 2 KiB block 16 so that it is mountable from a disk.
+  add({"--grub2-mbr", in.boot_hybrid, "-partition_offset", "16", "--mbr-force-bootable"});
+  // USB, UEFI: the EFI image as GPT partition 2, an EFI system partition.
+  add({"-append_partition", "2", "0xef", in.efi_image, "-appended_part_as_gpt"});
+  add({"-c", "grub/boot.cat"});
+  // CD, BIOS: GRUB's El Torito core (no emulation, 4 sectors loaded, patched boot info).
+  add({"-b", "grub/eltorito.img", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", "--grub2-boot-info"});
+  // CD, UEFI: the same EFI image (the bytes of partition 2), as El Torito's EFI entry.
+  add({"-eltorito-alt-boot", "-e", "--interval:appended_partition_2:all::", "-no-emul-boot"});
+  add({in.stage});
+  return a;
 }
 
 void write_iso(const IsoRequest& req) {
@@ -180,7 +184,8 @@ void write_iso(const IsoRequest& req) {
   RunOptions ro;
   ro.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
   try {
-    run(xorriso_argv(stage, efi, grub_dir + "/boot_hybrid.img", req.label, req.source_date_epoch, tmp), ro);
+    run(xorriso_argv({stage, efi, grub_dir + "/boot_hybrid.img", req.label, req.source_date_epoch, req.disk_guid, tmp}),
+        ro);
   } catch (...) {
     fs::remove(tmp);
     throw;

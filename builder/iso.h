@@ -21,6 +21,7 @@ struct IsoRequest {
   std::string title;          // menu title
   std::string console_args;   // kernel console options (esp.h kernel_console_args())
   std::string efi_volume_id;  // 8 hex digits: the FAT serial of the EFI image
+  std::string disk_guid;      // the GPT's disk GUID (xorriso varies it for the partitions' GUIDs)
   std::string source_date_epoch;
 };
 
@@ -53,9 +54,10 @@ std::vector<IsoFile> iso_files(const IsoRequest& req, const std::string& kernel_
 
 // xorriso's argv (mkisofs emulation) for the staged volume `stage`, the EFI image, GRUB's
 // boot_hybrid.img, to `out`. The El Torito BIOS image is <stage>/grub/eltorito.img.
-std::vector<std::string> xorriso_argv(const std::string& stage, const std::string& efi_image,
-                                      const std::string& boot_hybrid, const std::string& label,
-                                      const std::string& source_date_epoch, const std::string& out);
+struct XorrisoInputs {
+  std::string stage, efi_image, boot_hybrid, label, source_date_epoch, disk_guid, out;
+};
+std::vector<std::string> xorriso_argv(const XorrisoInputs& in);
 
 // Stages the volume, makes the GRUB core and the EFI image, runs xorriso, renames into place.
 void write_iso(const IsoRequest& req);

@@ -72,7 +72,9 @@ TEST_CASE("iso_files: the root at /live/root.erofs, the kernel and initrd where 
 }
 
 TEST_CASE("xorriso_argv: El Torito for BIOS and UEFI, GRUB's MBR, the EFI image as GPT partition 2") {
-  auto a = mi::xorriso_argv("/w/volume", "/w/efi.img", "/t/boot_hybrid.img", "MI_X", "1764000000", "/o/.x.iso.tmp.1");
+  const std::string guid = "2303cd2a-73c7-424a-a298-25632da7f446";
+  auto a = mi::xorriso_argv(
+      {"/w/volume", "/w/efi.img", "/t/boot_hybrid.img", "MI_X", "1764000000", guid, "/o/.x.iso.tmp.1"});
   REQUIRE(a.size() > 4);
   CHECK(a[0] == "xorriso");
   CHECK(a[1] == "-as");
@@ -81,6 +83,7 @@ TEST_CASE("xorriso_argv: El Torito for BIOS and UEFI, GRUB's MBR, the EFI image 
   CHECK(after(a, "-o") == "/o/.x.iso.tmp.1");
   CHECK(after(a, "-V") == "MI_X");
   CHECK(count(a, "--modification-date=2025112416000000") == 1);
+  CHECK(after(a, "--gpt_disk_guid") == guid);  // from the spec's seed, not from the date
   // CD, BIOS: GRUB's El Torito core with its boot info patched.
   CHECK(after(a, "-b") == "grub/eltorito.img");
   CHECK(count(a, "--grub2-boot-info") == 1);
@@ -103,5 +106,5 @@ TEST_CASE("xorriso_argv: El Torito for BIOS and UEFI, GRUB's MBR, the EFI image 
   CHECK(b < alt);
   CHECK(alt < e);
   // A bad epoch is an error, not a current date.
-  CHECK_THROWS_AS(mi::xorriso_argv("/w", "/e", "/h", "L", "now", "/o"), mi::Error);
+  CHECK_THROWS_AS(mi::xorriso_argv({"/w", "/e", "/h", "L", "now", guid, "/o"}), mi::Error);
 }
