@@ -32,6 +32,7 @@ namespace {
 
 constexpr const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 constexpr const char* kOvmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+constexpr const char* kKernelPanic = "Kernel panic - not syncing";
 
 std::string image_format(const std::string& image) {
   auto r = run({"qemu-img", "info", "--output=json", "-U", image});
@@ -134,6 +135,8 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
     auto eq = s.find('=');
     if (eq != std::string::npos) kv[s.substr(0, eq)] = s.substr(eq + 1);
   }
+  if (auto p = console.find(kKernelPanic); p != std::string::npos)
+    c.failures.push_back("the kernel panicked: " + console.substr(p, console.find('\n', p) - p));
   if (c.status_lines.empty()) c.failures.push_back("no mi-status lines on the console (is mi-console-status.service in the image?)");
   if (degraded) c.failures.push_back("the image reported itself degraded");
   else if (!c.reached_ready && !c.status_lines.empty()) c.failures.push_back("no 'mi-status: ready' line");
@@ -206,6 +209,7 @@ BootCheck boot_check(const BootOptions& o) {
   std::string console;
   bool timed_out = false;
   auto finished = [&](const std::string& con) {
+    if (con.find(kKernelPanic) != std::string::npos) return true;  // nothing more will come
     bool status = con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
     if (!status) return false;
     if (con.find("mi-status: degraded") != std::string::npos || !o.wait_cluster) return true;

@@ -120,3 +120,13 @@ TEST_CASE("--cdrom: the image is a read-only CD-ROM that the firmware boots firs
   CHECK(drive == "if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=live.iso");
   for (const auto& x : a) CHECK(x.find("if=virtio") == std::string::npos);
 }
+
+TEST_CASE("a kernel panic on the console is a failure that names it") {
+  auto c = mi::evaluate_console(
+      "Begin: Mounting root file system ... /init: 246: .: Can't open /scripts/mi-live\n"
+      "[    8.170464] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200\n");
+  CHECK_FALSE(c.passed);
+  REQUIRE(!c.failures.empty());  // first, before the missing status lines it explains
+  CHECK(c.failures[0] ==
+        "the kernel panicked: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200");
+}
