@@ -59,7 +59,9 @@ EspResult make_esp(const EspRequest& req) {
   std::string kv = res.kernel_version;
   write_file_atomic(stage + "/loader.conf", "timeout 0\ndefault mi.conf\neditor no\nconsole-mode keep\n");
   write_file_atomic(stage + "/mi.conf", "title " + req.title + "\nversion " + kv + "\nlinux /mi/" + kv +
-                                             "/linux\ninitrd /mi/" + kv + "/initrd\noptions " + req.cmdline + "\n");
+                                            "/linux\ninitrd /mi/" + kv + "/initrd\n" +
+                                            (req.var_seed.empty() ? "" : "initrd /mi/" + kv + "/var-seed\n") +
+                                            "options " + req.cmdline + "\n");
   if (!req.grub_cfg.empty()) write_file_atomic(stage + "/grub.cfg", req.grub_cfg);
   if (!req.source_date_epoch.empty())
     run({"touch", "--date=@" + req.source_date_epoch, stage + "/loader.conf", stage + "/mi.conf"});
@@ -76,6 +78,7 @@ EspResult make_esp(const EspRequest& req) {
   copy(stage + "/mi.conf", "::/loader/entries/mi.conf");
   copy(req.tree + "/boot/vmlinuz-" + kv, "::/mi/" + kv + "/linux");
   copy(req.tree + "/boot/initrd.img-" + kv, "::/mi/" + kv + "/initrd");
+  if (!req.var_seed.empty()) copy(req.var_seed, "::/mi/" + kv + "/var-seed");
   if (!req.grub_cfg.empty()) {
     run({"mmd", img, "::/grub"}, env);
     copy(stage + "/grub.cfg", "::/grub/grub.cfg");

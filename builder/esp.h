@@ -17,6 +17,7 @@ struct EspRequest {
   std::string cmdline;       // kernel options
   std::string source_date_epoch;
   std::string grub_cfg;      // when set: written to /grub/grub.cfg for BIOS boot (bios.h)
+  std::string var_seed;      // when set: a live boot's /var seed (a second initrd), as /mi/<version>/var-seed
 };
 
 struct EspResult {

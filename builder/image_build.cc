@@ -274,9 +274,17 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   if (wants("iso")) {
     std::string out = out_dir + "/" + base + ".iso";
     log("writing " + out);
-    write_iso({tree, imgs.root, iso_work, out, iso_label(spec.name, role.name), title, kernel_console_args(),
-               to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4),
-               uuid_string(derive_uuid(seed, role.name + "/iso-gpt")), epoch});
+    write_iso({.tree = tree,
+               .root_image = imgs.root,
+               .var_seed = "",
+               .work = iso_work,
+               .output = out,
+               .label = iso_label(spec.name, role.name),
+               .title = title,
+               .console_args = kernel_console_args(),
+               .efi_volume_id = to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4),
+               .disk_guid = uuid_string(derive_uuid(seed, role.name + "/iso-gpt")),
+               .source_date_epoch = epoch});
     res.outputs.push_back(describe(out, "iso"));
   }
 

@@ -89,9 +89,11 @@ std::string iso_volume_date(const std::string& epoch) {
 
 std::vector<IsoFile> iso_files(const IsoRequest& req, const std::string& kv) {
   std::string k = "mi/" + kv;  // the same paths as on the ESP: grub_cfg() (bios.h) names them
-  return {{std::string(kIsoRootPath).substr(1), req.root_image},
-          {k + "/linux", req.tree + "/boot/vmlinuz-" + kv},
-          {k + "/initrd", req.tree + "/boot/initrd.img-" + kv}};
+  std::vector<IsoFile> f = {{std::string(kIsoRootPath).substr(1), req.root_image},
+                            {k + "/linux", req.tree + "/boot/vmlinuz-" + kv},
+                            {k + "/initrd", req.tree + "/boot/initrd.img-" + kv}};
+  if (!req.var_seed.empty()) f.push_back({k + "/var-seed", req.var_seed});
+  return f;
 }
 
 std::vector<std::string> xorriso_argv(const XorrisoInputs& in) {
@@ -120,6 +122,8 @@ void write_iso(const IsoRequest& req) {
   for (const char* f : {"/boot_hybrid.img", "/cdboot.img"})
     if (!fs::exists(grub_dir + f)) throw Error(grub_dir + f, "GRUB for BIOS not in the image (package grub-pc-bin)");
   if (!fs::is_regular_file(req.root_image)) throw Error(req.root_image, "the erofs root was not written");
+  if (!req.var_seed.empty() && !fs::is_regular_file(req.var_seed))
+    throw Error(req.var_seed, "the /var seed was not written");
   const time_t t = time_t(std::stoll(all_digits(req.source_date_epoch) ? req.source_date_epoch : "0"));
   const std::string kv = find_kernel(req.tree);
 
@@ -140,7 +144,7 @@ void write_iso(const IsoRequest& req) {
     }
   }
   const std::string cmdline = live_cmdline(req.label, sha256_file_hex(req.root_image), req.console_args);
-  write_file_atomic(stage + "/grub/grub.cfg", grub_cfg(req.title, kv, cmdline));
+  write_file_atomic(stage + "/grub/grub.cfg", grub_cfg(req.title, kv, cmdline, !req.var_seed.empty()));
 
   // BIOS: GRUB's El Torito core, everything grub.cfg needs built in.
   const std::string early = req.work + "/early.cfg";
@@ -176,7 +180,8 @@ void write_iso(const IsoRequest& req) {
   const std::string efi = req.work + "/efi.img";
   const std::string boot_efi = req.tree + "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
   if (fs::exists(boot_efi)) efi_bytes += 2 * fs::file_size(boot_efi);
-  make_esp({req.tree, efi, efi_image_mb(efi_bytes), req.efi_volume_id, req.title, cmdline, req.source_date_epoch, ""});
+  make_esp({req.tree, efi, efi_image_mb(efi_bytes), req.efi_volume_id, req.title, cmdline, req.source_date_epoch, "",
+            req.var_seed});
 
   remove_stale_temporaries(req.output);
   const std::string tmp = temp_name_for(req.output);

@@ -15,6 +15,8 @@ namespace mi {
 struct IsoRequest {
   std::string tree;           // the finalized root tree: kernel, initrd, GRUB i386-pc, systemd-boot
   std::string root_image;     // the erofs root, as /live/root.erofs
+  std::string var_seed;       // the image's /var as a second initrd (live_var.h), as /mi/<version>/var-seed;
+                              // empty: none (/var starts empty)
   std::string work;           // scratch directory (staged volume, EFI image); removed when done
   std::string output;         // the .iso, written atomically
   std::string label;          // iso_label()

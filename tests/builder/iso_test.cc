@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/bios.h"
 #include "common/error.h"
 
 namespace {
@@ -57,18 +58,31 @@ TEST_CASE("iso_volume_date: UTC, YYYYMMDDhhmmsscc") {
   CHECK_THROWS_AS(mi::iso_volume_date("99999999999999"), mi::Error);  // past the year 2999
 }
 
-TEST_CASE("iso_files: the root at /live/root.erofs, the kernel and initrd where grub.cfg names them") {
+TEST_CASE("iso_files: the root at /live/root.erofs, the kernel and initrds where grub.cfg names them") {
   mi::IsoRequest r;
   r.tree = "/t";
   r.root_image = "/w/root.erofs";
+  r.var_seed = "/w/var-seed.cpio.gz";
   auto f = mi::iso_files(r, "6.1.0-41-amd64");
-  REQUIRE(f.size() == 3);
+  REQUIRE(f.size() == 4);
   CHECK(f[0].iso_path == "live/root.erofs");
   CHECK(f[0].source == "/w/root.erofs");
   CHECK(f[1].iso_path == "mi/6.1.0-41-amd64/linux");
   CHECK(f[1].source == "/t/boot/vmlinuz-6.1.0-41-amd64");
   CHECK(f[2].iso_path == "mi/6.1.0-41-amd64/initrd");
   CHECK(f[2].source == "/t/boot/initrd.img-6.1.0-41-amd64");
+  CHECK(f[3].iso_path == "mi/6.1.0-41-amd64/var-seed");
+  CHECK(f[3].source == "/w/var-seed.cpio.gz");
+  r.var_seed = "";
+  CHECK(mi::iso_files(r, "6.1.0-41-amd64").size() == 3);
+}
+
+TEST_CASE("grub.cfg of the ISO: the /var seed is the second initrd") {
+  std::string c = mi::grub_cfg("mi all-in-one", "6.1.0-41-amd64", "boot=mi-live", true);
+  CHECK(c.find("  linux /mi/6.1.0-41-amd64/linux boot=mi-live\n") != std::string::npos);
+  CHECK(c.find("  initrd /mi/6.1.0-41-amd64/initrd /mi/6.1.0-41-amd64/var-seed\n") != std::string::npos);
+  // The disk's grub.cfg has no seed: its /var is a partition.
+  CHECK(mi::grub_cfg("t", "v", "ro").find("  initrd /mi/v/initrd\n") != std::string::npos);
 }
 
 TEST_CASE("xorriso_argv: El Torito for BIOS and UEFI, GRUB's MBR, the EFI image as GPT partition 2") {
