@@ -50,7 +50,10 @@ EspResult make_esp(const EspRequest& req) {
   RunOptions env;
   if (!req.source_date_epoch.empty()) env.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
   env.env["MTOOLS_SKIP_CHECK"] = "1";
-  run({"mkfs.vfat", "-C", "-F", "32", "-n", "ESP", "-i", req.volume_id, req.image, std::to_string(req.size_mb * 1024)}, env);
+  // --invariant: the volume label's directory entry gets a fixed time, not the clock's (-i still sets the serial).
+  run({"mkfs.vfat", "-C", "--invariant", "-F", "32", "-n", "ESP", "-i", req.volume_id, req.image,
+       std::to_string(req.size_mb * 1024)},
+      env);
 
   // Staging files whose mtimes are the epoch, copied with -m so FAT times are reproducible.
   std::string stage = req.image + ".files";
