@@ -48,6 +48,12 @@ void clamp_tree(const std::string& dir, time_t t) {
   set_mtime(dir, t);
 }
 
+// Built into GRUB's El Torito core: everything grub.cfg needs, from a CD (biosdisk, iso9660)
+// and from a disk (part_msdos, part_gpt); nothing is loaded from the volume but the config.
+const std::vector<std::string> kEltoritoModules = {"biosdisk",     "iso9660", "part_msdos", "part_gpt", "search",
+                                                   "search_label", "normal",  "configfile", "linux",    "echo",
+                                                   "test",         "serial",  "terminal",   "gzio"};
+
 // A MiB count for the EFI image: the files it holds, FAT's own overhead and room, at least the
 // 64 MiB FAT32 wants for its cluster count.
 uint64_t efi_image_mb(uint64_t file_bytes) {
@@ -149,31 +155,11 @@ void write_iso(const IsoRequest& req) {
   // BIOS: GRUB's El Torito core, everything grub.cfg needs built in.
   const std::string early = req.work + "/early.cfg";
   write_file_atomic(early, eltorito_early_cfg(req.label));
-  run({"grub-mkimage",
-       "-O",
-       "i386-pc-eltorito",
-       "-d",
-       grub_dir,
-       "-o",
-       stage + "/grub/eltorito.img",
-       "-c",
-       early,
-       "-p",
-       "/grub",
-       "biosdisk",
-       "iso9660",
-       "part_msdos",
-       "part_gpt",
-       "search",
-       "search_label",
-       "normal",
-       "configfile",
-       "linux",
-       "echo",
-       "test",
-       "serial",
-       "terminal",
-       "gzio"});
+  std::vector<std::string> mkimage = {
+      "grub-mkimage", "-O",   "i386-pc-eltorito", "-d", grub_dir, "-o", stage + "/grub/eltorito.img", "-c", early,
+      "-p",           "/grub"};
+  mkimage.insert(mkimage.end(), kEltoritoModules.begin(), kEltoritoModules.end());
+  run(mkimage);
   clamp_tree(stage, t);
 
   // UEFI: systemd-boot, its entry, the kernel and the initrd on a FAT image.
