@@ -22,6 +22,7 @@
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/iso.h"
+#include "builder/live_script.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
 #include "common/error.h"
@@ -39,7 +40,8 @@ namespace {
 // What every image needs whatever the role says: a kernel with an initramfs, systemd as init
 // with networkd + resolved, systemd-boot for UEFI, GRUB's i386-pc images for BIOS, and sshd for
 // the users' keys; libnss-myhostname resolves the host name mi-firstboot gives each node (the
-// read-only /etc/hosts cannot name it).
+// read-only /etc/hosts cannot name it); busybox gives the initramfs the wget, sha256sum and
+// loop mount of a disk-less boot (builder/initramfs/mi-live).
 std::vector<std::string> required_packages(const Spec& spec) {
   return {spec.base.kernel,
           "initramfs-tools",
@@ -51,7 +53,8 @@ std::vector<std::string> required_packages(const Spec& spec) {
           "dbus",
           "openssh-server",
           "grub-pc-bin",
-          "libnss-myhostname"};
+          "libnss-myhostname",
+          "busybox"};
 }
 
 void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
@@ -149,6 +152,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   req.release = spec.base.release;
   req.mirror = spec.base.mirror;
   req.source_date_epoch = epoch;
+  req.live_script = std::string(mi_live_script());
   std::set<std::string> seen;
   for (const auto& p : required_packages(spec)) append_unique(req.packages, seen, p);
   for (const auto& p : spec.base.packages) append_unique(req.packages, seen, p);
