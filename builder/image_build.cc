@@ -17,16 +17,18 @@
 #include "builder/artifacts.h"
 #include "builder/assemble.h"
 #include "builder/bios.h"
+#include "builder/cloud_outputs.h"
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/live_script.h"
+#include "builder/live_var.h"
+#include "builder/pxe_bundle.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/process.h"
 #include "common/strings.h"
-#include "builder/cloud_outputs.h"
 #include "formats/disk_formats.h"
 #include "formats/tar_writer.h"
 
@@ -315,8 +317,31 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     if (!wants("vhd")) fs::remove(vhd);
     res.outputs.push_back(describe(out, "ami"));
   }
+  // The network boot: the image's kernel and initrd, its /var as a second initrd and the very
+  // erofs of the disk's root partition, with the boot texts (pxe_bundle.h).
+  const std::string var_seed = rw + "/var-seed.cpio.gz";
+  if (wants("pxe")) {
+    log("writing the /var seed of a disk-less boot");
+    write_var_seed(var_tree, var_seed, epoch_s);
+    PxeBundleRequest px;
+    px.out_dir = out_dir;
+    px.name = base;
+    px.role = role.name;
+    const std::string kv = find_kernel(tree);
+    px.kernel = tree + "/boot/vmlinuz-" + kv;
+    px.initrd = tree + "/boot/initrd.img-" + kv;
+    px.var_seed = var_seed;
+    px.root = imgs.root;
+    px.url = opts.pxe_url;
+    px.cluster_args = {"mi.cluster=" + spec.cluster.name, "mi.dc=" + spec.cluster.datacenter};
+    px.epoch = epoch_s;
+    std::string dir = write_pxe_bundle(px);
+    log("wrote " + dir + "/");
+    // The manifest records the bundle by its SHA256SUMS, which covers every file in it.
+    res.outputs.push_back(describe(dir + "/SHA256SUMS", "pxe"));
+  }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, var_seed})
       remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
