@@ -23,6 +23,8 @@
 #include "builder/finalize.h"
 #include "builder/iso.h"
 #include "builder/live_script.h"
+#include "builder/live_var.h"
+#include "builder/pxe_bundle.h"
 #include "builder/rootfs.h"
 #include "common/digest.h"
 #include "common/error.h"
@@ -273,14 +275,20 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
   log("writing the ext4 /var");
   make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
-  // The live image: the same kernel, initrd and erofs root on a CD/USB volume (no disk needed).
+  // A disk-less boot's /var: the disk's /var partition as a second initrd (live_var.h).
+  const std::string var_seed = rw + "/var-seed.cpio.gz";
+  if (wants("pxe") || wants("iso")) {
+    log("writing the /var seed of a disk-less boot");
+    write_var_seed(var_tree, var_seed, epoch_s);
+  }
+  // The live image: the same kernel, initrds and erofs root on a CD/USB volume (no disk needed).
   const std::string iso_work = rw + "/iso";
   if (wants("iso")) {
     std::string out = out_dir + "/" + base + ".iso";
     log("writing " + out);
     write_iso({.tree = tree,
                .root_image = imgs.root,
-               .var_seed = "",
+               .var_seed = var_seed,
                .work = iso_work,
                .output = out,
                .label = iso_label(spec.name, role.name),
@@ -335,8 +343,28 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     if (!wants("vhd")) fs::remove(vhd);
     res.outputs.push_back(describe(out, "ami"));
   }
+  // The network boot: the image's kernel and initrd, its /var as a second initrd and the very
+  // erofs of the disk's root partition, with the boot texts (pxe_bundle.h).
+  if (wants("pxe")) {
+    PxeBundleRequest px;
+    px.out_dir = out_dir;
+    px.name = base;
+    px.role = role.name;
+    const std::string kv = find_kernel(tree);
+    px.kernel = tree + "/boot/vmlinuz-" + kv;
+    px.initrd = tree + "/boot/initrd.img-" + kv;
+    px.var_seed = var_seed;
+    px.root = imgs.root;
+    px.url = opts.pxe_url;
+    px.cluster_args = {"mi.cluster=" + spec.cluster.name, "mi.dc=" + spec.cluster.datacenter};
+    px.epoch = epoch_s;
+    std::string dir = write_pxe_bundle(px);
+    log("wrote " + dir + "/");
+    // The manifest records the bundle by its SHA256SUMS, which covers every file in it.
+    res.outputs.push_back(describe(dir + "/SHA256SUMS", "pxe"));
+  }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, iso_work})
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, iso_work, var_seed})
       remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");

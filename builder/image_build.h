@@ -24,6 +24,7 @@ struct ImageOptions {
   // e.g. {"/usr/lib/mi/cluster.yaml", <the spec's cluster defaults>}.
   std::vector<std::pair<std::string, std::string>> extra_files;
   std::string log_path;                         // mmdebstrap's output goes here (default <work_dir>/<role>/mmdebstrap.log)
+  std::string pxe_url;                          // pxe: where the bundle is served over HTTP (pxe_bundle.h); "" default
 };
 
 struct ImageOutput {

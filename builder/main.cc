@@ -10,6 +10,7 @@
 #include "builder/image_build.h"
 #include "builder/manifest.h"
 #include "builder/plan.h"
+#include "builder/pxe_bundle.h"
 #include "builder/roles.h"
 #include "builder/seed.h"
 #include "builder/spec.h"
@@ -37,7 +38,7 @@ const char* kTopHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
-    "[--dry-run]\n"
+    "[--dry-run] [--pxe-url URL]\n"
     "    mibuild validate [SPEC]\n"
     "    mibuild roles [SPEC]\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S] [--cdrom]\n"
@@ -58,7 +59,7 @@ const char* kBuildHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
-    "[--dry-run]\n"
+    "[--dry-run] [--pxe-url URL]\n"
     "\n"
     "DESCRIPTION\n"
     "    Validates SPEC, plans each role as ordered stages (bootstrap, packages, components, overlays,\n"
@@ -264,6 +265,7 @@ struct BuildArgs {
   bool keep_work = false;
   bool dry_run = false;
   bool rebuild = false;
+  std::string pxe_url;
 };
 
 int cmd_build(const BuildArgs& a) {
@@ -276,6 +278,11 @@ int cmd_build(const BuildArgs& a) {
   for (const auto& f : a.formats)
     if (auto why = mi::check_format(f); !why.empty()) {
       std::cerr << "mibuild: -f " << f << ": " << why << "\n";
+      return kUsage;
+    }
+  if (!a.pxe_url.empty())
+    if (auto why = mi::pxe_url_error(a.pxe_url); !why.empty()) {
+      std::cerr << "mibuild: " << why << "\n";
       return kUsage;
     }
   for (const auto& role : a.roles)
@@ -293,6 +300,7 @@ int cmd_build(const BuildArgs& a) {
     if (std::find(po.formats.begin(), po.formats.end(), x) == po.formats.end()) po.formats.push_back(x);
   po.out_dir = a.out_dir;
   po.compression = a.compression;
+  po.pxe_url = a.pxe_url;
   po.firstboot_binary = mi::default_firstboot_binary();
   // A changed mibuild may build differently: its own bytes are part of every key.
   po.builder_id = mi::sha256_file_hex("/proc/self/exe");
@@ -334,6 +342,7 @@ int cmd_build(const BuildArgs& a) {
     io.compression = plan.compression;
     io.base_name = s.name + "-" + rp.role;
     io.keep_work = a.keep_work;
+    io.pxe_url = a.pxe_url;
     io.firstboot_binary = po.firstboot_binary;
     io.extra_files = {{"/usr/lib/mi/cluster.yaml", mi::cluster_defaults_yaml(s, rp.role)}};
     std::cout << "mibuild: building " << rp.role << "\n" << std::flush;
@@ -422,6 +431,7 @@ int run(int argc, char** argv) {
   build->add_flag("--keep-work", b.keep_work);
   build->add_flag("-n,--dry-run", b.dry_run);
   build->add_flag("--rebuild", b.rebuild);
+  build->add_option("--pxe-url", b.pxe_url);
   build->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   build->add_flag("-h,--help", build_help);
 

@@ -749,7 +749,7 @@ const std::vector<std::string>& known_formats() {
 }
 
 const std::vector<std::string>& supported_formats() {
-  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack", "ami", "tar", "iso"};
+  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack", "ami", "tar", "pxe", "iso"};
   return v;
 }
 
@@ -765,7 +765,8 @@ std::string check_format(const std::string& format) {
 std::string format_extension(const std::string& format) {
   if (format == "openstack") return "qcow2";
   if (format == "vagrant") return "box";
-  if (format == "pxe" || format == "ami") return format + ".tar";
+  if (format == "pxe") return "pxe";  // a directory: <name>.pxe/ (pxe_bundle.h)
+  if (format == "ami") return format + ".tar";
   return format;
 }
 

@@ -182,9 +182,9 @@ TEST_CASE("make_plan refuses unknown roles and unsupported formats") {
   CHECK_THROWS_WITH(mi::make_plan(s, o), "role zz: unknown role (roles: a, b)");
   o.roles = {};
   o.formats = {"vagrant"};
-  CHECK_THROWS_WITH(
-      mi::make_plan(s, o),
-      "formats: format 'vagrant' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, iso)");
+  CHECK_THROWS_WITH(mi::make_plan(s, o),
+                    "formats: format 'vagrant' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, "
+                    "tar, pxe, iso)");
 }
 
 TEST_CASE("per-role cluster defaults: all-in-one expects one control node, control and compute the spec's count") {

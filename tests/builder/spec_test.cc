@@ -224,15 +224,14 @@ TEST_CASE("formats: unknown and not-yet-supported ones list the supported") {
   TempSpec t("name: t\nroles: [a]\nformats: [raw, floppy, vagrant]\ncomponents: {c1: {source: debian}}\n",
              {{"a", kMinimalRole}});
   CHECK(t.errors() == V{"spec.yaml:3:16: formats[1]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, "
-                        "openstack, ami, tar, iso)",
+                        "openstack, ami, tar, pxe, iso)",
                         "spec.yaml:3:24: formats[2]: format 'vagrant' is not yet supported (supported: raw, qcow2, "
-                        "vmdk, vhd, openstack, ami, tar, iso)"});
+                        "vmdk, vhd, openstack, ami, tar, pxe, iso)"});
   CHECK(mi::check_format("qcow2").empty());
   TempSpec d("name: t\nroles: [a]\nformats: [raw, qcow2, raw]\ncomponents: {c1: {source: debian}}\n",
              {{"a", kMinimalRole}});
   CHECK(d.errors() == V{"spec.yaml:3:23: formats[2]: 'raw' listed twice"});
-  CHECK(mi::check_format("pxe") ==
-        "format 'pxe' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, iso)");
+  CHECK(mi::check_format("pxe").empty());
 }
 
 TEST_CASE("a role referencing an unknown component names the defined ones") {
@@ -374,9 +373,9 @@ TEST_CASE("many problems are reported together, in file order") {
       {{"a", "name: a\ncomponents: [c1, cx]\nsize: 3\n"}});
   auto e = t.errors();
   REQUIRE(e.size() == 5);
-  CHECK(
-      e[0] ==
-      "spec.yaml:3:11: formats[0]: unknown format 'tape' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, iso)");
+  CHECK(e[0] ==
+        "spec.yaml:3:11: formats[0]: unknown format 'tape' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, "
+        "pxe, iso)");
   CHECK(e[1].rfind("spec.yaml:5:24: components.c1.url: only valid with source: artifact", 0) == 0);
   CHECK(e[2].rfind("spec.yaml:6:26: cluster.control_count: 2 is even", 0) == 0);
   CHECK(e[3] == "roles/a.yaml:2:18: components[1]: unknown component 'cx' (defined in spec.yaml: c1)");
@@ -391,7 +390,8 @@ TEST_CASE("load_spec throws the first error with a count of the rest") {
   } catch (const mi::Error& e) {
     CHECK(t.strip(e.where) == "spec.yaml:3:11");
     CHECK(e.why ==
-          "formats[0]: unknown format 'tape' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, iso) (and 1 more "
+          "formats[0]: unknown format 'tape' (supported: raw, qcow2, vmdk, vhd, openstack, ami, tar, pxe, iso) (and 1 "
+          "more "
           "problems: run `mibuild "
           "validate " +
               t.spec() + "`)");
