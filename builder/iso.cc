@@ -1,9 +1,9 @@
-// write_iso(): stage the volume under work/ (the root by hard link, the kernel and initrd copied,
-// grub.cfg as the disk's ESP has it), GRUB's El Torito core by grub-mkimage from the tree's own
-// modules, the EFI image by make_esp() (mkfs.vfat + mtools, no mounts), then one xorriso run in
-// its mkisofs emulation with grub-mkrescue's hybrid options. Every staged file and directory
-// gets the epoch as its mtime and xorriso runs with SOURCE_DATE_EPOCH (volume dates, UUID, GPT
-// GUIDs from it): the same inputs give the same bytes.
+// write_iso(): stage the volume under work/ (the root by hard link, the kernel, initrd and /var
+// seed copied, grub.cfg as the disk's ESP has it), GRUB's El Torito core by grub-mkimage from the
+// tree's own modules, the EFI image by make_esp() (mkfs.vfat + mtools, no mounts), then one
+// xorriso run in its mkisofs emulation with grub-mkrescue's hybrid options. Every staged file and
+// directory gets the epoch as its mtime, xorriso runs with SOURCE_DATE_EPOCH (volume dates) and
+// the GPT's GUID comes from the spec's seed: the same inputs give the same bytes.
 #include "builder/iso.h"
 
 #include <fcntl.h>

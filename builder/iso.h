@@ -4,6 +4,7 @@
 // GRUB's boot_hybrid.img as the MBR (from a disk), both reading /grub/grub.cfg on the volume.
 // UEFI: a FAT image with systemd-boot, its entry, the kernel and the initrd (made as esp.h makes
 // the ESP), which is both the El Torito EFI image (CD) and an appended GPT partition (disk).
+// The image's /var comes as a second initrd (the /var seed, live_var.h), copied onto a tmpfs.
 // The kernel boots by the live-boot interface: boot=mi-live mi.live.root=label:LABEL:/live/root.erofs.
 // Flow: finalize.h → make_erofs() (assemble.h) → write_iso() → out_dir/<name>-<role>.iso.
 #pragma once

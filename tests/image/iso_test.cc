@@ -61,8 +61,8 @@ mi::BootCheck boot(const std::string& firmware, bool cdrom, bool cluster, const 
   o.timeout_s = 1200;
   o.console_log = dir() + "/console-iso-" + name + ".log";
   // As the disk image's boot test, but /var is a tmpfs on a live boot.
-  o.expect = {"rootfs=erofs",        "consul=1.8.7",           "zookeeper=3.8", "failed-units=none",
-              "firstboot=installed", "firstboot-unit=enabled", "machine-id=set"};
+  o.expect = {"rootfs=erofs",      "var-fs=tmpfs",        "consul=1.8.7",           "zookeeper=3.8",
+              "failed-units=none", "firstboot=installed", "firstboot-unit=enabled", "machine-id=set"};
   auto t0 = std::chrono::steady_clock::now();
   auto c = mi::boot_check(o);
   auto s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
@@ -114,12 +114,14 @@ TEST_CASE("the volume: root, kernel, initrd, GRUB; the command line names the ro
   CHECK(list.find("grub/eltorito.img\n") != std::string::npos);
   CHECK(std::regex_search(list, std::regex(R"(mi/[^/\n]+/linux\n)")));
   CHECK(std::regex_search(list, std::regex(R"(mi/[^/\n]+/initrd\n)")));
+  CHECK(std::regex_search(list, std::regex(R"(mi/[^/\n]+/var-seed\n)")));
   std::string cfg = mi::run({"bsdtar", "-xOf", iso(), "grub/grub.cfg"}).out;
   std::string cmd = line_after(cfg, "/linux ");
   INFO(cfg);
   CHECK(cmd.rfind("boot=mi-live mi.live.root=label:MI_ALL_IN_ONE:/live/root.erofs mi.live.sha256=", 0) == 0);
   CHECK(cmd.find(" fstab=no") != std::string::npos);
   CHECK(cmd.find("console=ttyS0,115200") != std::string::npos);
+  CHECK(std::regex_search(cfg, std::regex(R"(initrd /mi/[^/]+/initrd /mi/[^/]+/var-seed\n)")));
   std::smatch m;
   REQUIRE(std::regex_search(cmd, m, std::regex("mi.live.sha256=([0-9a-f]{64})")));
   mi::test::TempDir t("mi-iso");
@@ -142,6 +144,7 @@ TEST_CASE("the volume: root, kernel, initrd, GRUB; the command line names the ro
     auto entry = mi::run({"mtype", img, "::/loader/entries/mi.conf"}, o).out;
     INFO(entry);
     CHECK(line_after(entry, "options ") == cmd);
+    CHECK(std::regex_search(entry, std::regex(R"(initrd /mi/[^/]+/initrd\ninitrd /mi/[^/]+/var-seed\n)")));
   }
 }
 
