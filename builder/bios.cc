@@ -52,7 +52,7 @@ std::string pread_at(const std::string& path, uint64_t off, size_t n) {
 
 }  // namespace
 
-std::string grub_cfg(const std::string& title, const std::string& kv, const std::string& cmdline) {
+std::string grub_cfg(const std::string& title, const std::string& kv, const std::string& cmdline, bool var_seed) {
   return "# mibuild: BIOS boot of the same kernel, initrd and options as loader/entries/mi.conf.\n"
          "serial --unit=0 --speed=115200\n"
          "terminal_input serial console\n"
@@ -65,8 +65,8 @@ std::string grub_cfg(const std::string& title, const std::string& kv, const std:
          kv + "/linux " + cmdline +
          "\n"
          "  initrd /mi/" +
-         kv +
-         "/initrd\n"
+         kv + "/initrd" + (var_seed ? " /mi/" + kv + "/var-seed" : "") +
+         "\n"
          "}\n";
 }
 

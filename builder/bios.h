@@ -11,8 +11,10 @@
 
 namespace mi {
 
-// The GRUB config on the ESP (/grub/grub.cfg): serial + screen, no menu, one entry.
-std::string grub_cfg(const std::string& title, const std::string& kernel_version, const std::string& cmdline);
+// The GRUB config on the ESP (/grub/grub.cfg): serial + screen, no menu, one entry. With
+// `var_seed`, /mi/<version>/var-seed is a second initrd (a live boot's /var seed, iso.h).
+std::string grub_cfg(const std::string& title, const std::string& kernel_version, const std::string& cmdline,
+                     bool var_seed = false);
 
 // Builds core.img (grub-mkimage with the tree's i386-pc modules) that finds the ESP by its FAT
 // serial (`esp_volume_id`, 8 hex digits) and reads /grub/grub.cfg there. Throws when the tree

@@ -33,6 +33,7 @@ namespace {
 
 constexpr const char* kOvmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 constexpr const char* kOvmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+constexpr const char* kKernelPanic = "Kernel panic - not syncing";
 
 std::string image_format(const std::string& image) {
   auto r = run({"qemu-img", "info", "--output=json", "-U", image});
@@ -105,7 +106,11 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
     a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode), "-drive",
                        "if=pflash,format=raw,unit=1,file=" + vars});
   // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
-  a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
+  if (o.cdrom)  // on q35's AHCI; read-only media, so no snapshot is needed
+    a.insert(a.end(), {"-drive", "if=none,id=cd0,media=cdrom,readonly=on,format=" + fmt + ",file=" + o.image, "-device",
+                       "ide-cd,drive=cd0,bootindex=0"});
+  else
+    a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
   for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
   a.insert(a.end(), {// User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
                      // outside this VM.
@@ -143,6 +148,8 @@ BootCheck evaluate_console(const std::string& console, const std::vector<std::st
     auto eq = s.find('=');
     if (eq != std::string::npos) kv[s.substr(0, eq)] = s.substr(eq + 1);
   }
+  if (auto p = console.find(kKernelPanic); p != std::string::npos)
+    c.failures.push_back("the kernel panicked: " + console.substr(p, console.find('\n', p) - p));
   if (c.status_lines.empty())
     c.failures.push_back("no mi-status lines on the console (is mi-console-status.service in the image?)");
   if (degraded)
@@ -221,6 +228,7 @@ BootCheck boot_check(const BootOptions& o) {
   std::string console;
   bool timed_out = false;
   auto finished = [&](const std::string& con) {
+    if (con.find(kKernelPanic) != std::string::npos) return true;  // nothing more will come
     bool status =
         con.find("mi-status: ready") != std::string::npos || con.find("mi-status: degraded") != std::string::npos;
     if (!status) return false;

@@ -1,4 +1,4 @@
-// `mibuild boot`: runs a built image under QEMU (TCG, virtio disk, user-mode networking) with
+// `mibuild boot`: runs a built image under QEMU (TCG, virtio disk or CD-ROM, user-mode networking) with
 // OVMF (UEFI) or SeaBIOS (BIOS), either interactively (serial console on this terminal) or as a check that watches the
 // serial console for the image's `mi-status:` lines and powers the VM off.
 #pragma once
@@ -24,6 +24,7 @@ struct BootOptions {
   // leader, ZooKeeper serving) and report the cluster in one line.
   bool wait_cluster = true;
   std::vector<std::string> drives;  // extra read-only raw drives, e.g. a NoCloud seed (`mibuild seed`)
+  bool cdrom = false;  // the image is a CD-ROM (an .iso, `mibuild build -f iso`) and boots as one
   // User-mode network port forwards from this host into the VM, as QEMU's hostfwd takes them:
   // "tcp:127.0.0.1:2222-:22".
   std::vector<std::string> host_forwards;

@@ -20,8 +20,10 @@ bool version_less(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string kernel_console_args() { return "console=tty0 console=ttyS0,115200"; }
+
 std::string kernel_cmdline(const std::string& root_partuuid) {
-  return "root=PARTUUID=" + root_partuuid + " rootfstype=erofs ro console=tty0 console=ttyS0,115200";
+  return "root=PARTUUID=" + root_partuuid + " rootfstype=erofs ro " + kernel_console_args();
 }
 
 std::string find_kernel(const std::string& tree) {
@@ -48,7 +50,10 @@ EspResult make_esp(const EspRequest& req) {
   RunOptions env;
   if (!req.source_date_epoch.empty()) env.env["SOURCE_DATE_EPOCH"] = req.source_date_epoch;
   env.env["MTOOLS_SKIP_CHECK"] = "1";
-  run({"mkfs.vfat", "-C", "-F", "32", "-n", "ESP", "-i", req.volume_id, req.image, std::to_string(req.size_mb * 1024)}, env);
+  // --invariant: the volume label's directory entry gets a fixed time, not the clock's (-i still sets the serial).
+  run({"mkfs.vfat", "-C", "--invariant", "-F", "32", "-n", "ESP", "-i", req.volume_id, req.image,
+       std::to_string(req.size_mb * 1024)},
+      env);
 
   // Staging files whose mtimes are the epoch, copied with -m so FAT times are reproducible.
   std::string stage = req.image + ".files";
@@ -57,7 +62,9 @@ EspResult make_esp(const EspRequest& req) {
   std::string kv = res.kernel_version;
   write_file_atomic(stage + "/loader.conf", "timeout 0\ndefault mi.conf\neditor no\nconsole-mode keep\n");
   write_file_atomic(stage + "/mi.conf", "title " + req.title + "\nversion " + kv + "\nlinux /mi/" + kv +
-                                             "/linux\ninitrd /mi/" + kv + "/initrd\noptions " + req.cmdline + "\n");
+                                            "/linux\ninitrd /mi/" + kv + "/initrd\n" +
+                                            (req.var_seed.empty() ? "" : "initrd /mi/" + kv + "/var-seed\n") +
+                                            "options " + req.cmdline + "\n");
   if (!req.grub_cfg.empty()) write_file_atomic(stage + "/grub.cfg", req.grub_cfg);
   if (!req.source_date_epoch.empty())
     run({"touch", "--date=@" + req.source_date_epoch, stage + "/loader.conf", stage + "/mi.conf"});
@@ -74,6 +81,7 @@ EspResult make_esp(const EspRequest& req) {
   copy(stage + "/mi.conf", "::/loader/entries/mi.conf");
   copy(req.tree + "/boot/vmlinuz-" + kv, "::/mi/" + kv + "/linux");
   copy(req.tree + "/boot/initrd.img-" + kv, "::/mi/" + kv + "/initrd");
+  if (!req.var_seed.empty()) copy(req.var_seed, "::/mi/" + kv + "/var-seed");
   if (!req.grub_cfg.empty()) {
     run({"mmd", img, "::/grub"}, env);
     copy(stage + "/grub.cfg", "::/grub/grub.cfg");

@@ -17,6 +17,7 @@ struct EspRequest {
   std::string cmdline;       // kernel options
   std::string source_date_epoch;
   std::string grub_cfg;      // when set: written to /grub/grub.cfg for BIOS boot (bios.h)
+  std::string var_seed;      // when set: a live boot's /var seed (a second initrd), as /mi/<version>/var-seed
 };
 
 struct EspResult {
@@ -27,6 +28,9 @@ EspResult make_esp(const EspRequest& req);
 
 // The kernel command line of the image (the last console= becomes /dev/console: serial).
 std::string kernel_cmdline(const std::string& root_partuuid);
+
+// Its console options alone, which a live boot (iso.h) shares.
+std::string kernel_console_args();
 
 // The newest kernel version with both vmlinuz-<v> and initrd.img-<v> in tree/boot.
 std::string find_kernel(const std::string& tree);

@@ -1,6 +1,7 @@
 // build_role_image: runs the image stages for one role in order and commits the outputs.
 //   bootstrap (rootfs.h, cached) → copy to a work tree → finalize (finalize.h) → package list
-//   → split /var → ESP (esp.h) → erofs root + ext4 /var (assemble.h) → GPT raw → qcow2.
+//   → split /var → ESP (esp.h) → erofs root + ext4 /var (assemble.h) → hybrid ISO of the erofs
+//   root (iso.h) → GPT raw → qcow2.
 #include "builder/image_build.h"
 
 #include <sys/stat.h>
@@ -23,6 +24,10 @@
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/plan.h"
+#include "builder/iso.h"
+#include "builder/live_script.h"
+#include "builder/live_var.h"
+#include "builder/pxe_bundle.h"
 #include "builder/rootfs.h"
 #include "builder/vagrant_image.h"
 #include "common/digest.h"
@@ -41,7 +46,8 @@ namespace {
 // What every image needs whatever the role says: a kernel with an initramfs, systemd as init
 // with networkd + resolved, systemd-boot for UEFI, GRUB's i386-pc images for BIOS, and sshd for
 // the users' keys; libnss-myhostname resolves the host name mi-firstboot gives each node (the
-// read-only /etc/hosts cannot name it).
+// read-only /etc/hosts cannot name it); busybox gives the initramfs the wget, sha256sum and
+// loop mount of a disk-less boot (builder/initramfs/mi-live).
 std::vector<std::string> required_packages(const Spec& spec) {
   return {spec.base.kernel,
           "initramfs-tools",
@@ -53,7 +59,8 @@ std::vector<std::string> required_packages(const Spec& spec) {
           "dbus",
           "openssh-server",
           "grub-pc-bin",
-          "libnss-myhostname"};
+          "libnss-myhostname",
+          "busybox"};
 }
 
 void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
@@ -165,6 +172,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   req.release = spec.base.release;
   req.mirror = spec.base.mirror;
   req.source_date_epoch = epoch;
+  req.live_script = std::string(mi_live_script());
   std::set<std::string> seen;
   for (const auto& p : required_packages(spec)) append_unique(req.packages, seen, p);
   for (const auto& p : spec.base.packages) append_unique(req.packages, seen, p);
@@ -287,6 +295,30 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
   log("writing the ext4 /var");
   make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
+  // A disk-less boot's /var: the disk's /var partition as a second initrd (live_var.h).
+  const std::string var_seed = rw + "/var-seed.cpio.gz";
+  if (wants("pxe") || wants("iso")) {
+    log("writing the /var seed of a disk-less boot");
+    write_var_seed(var_tree, var_seed, epoch_s);
+  }
+  // The live image: the same kernel, initrds and erofs root on a CD/USB volume (no disk needed).
+  const std::string iso_work = rw + "/iso";
+  if (wants("iso")) {
+    std::string out = out_dir + "/" + base + ".iso";
+    log("writing " + out);
+    write_iso({.tree = tree,
+               .root_image = imgs.root,
+               .var_seed = var_seed,
+               .work = iso_work,
+               .output = out,
+               .label = iso_label(spec.name, role.name),
+               .title = title,
+               .console_args = kernel_console_args(),
+               .efi_volume_id = to_hex(derive_uuid(seed, role.name + "/iso-efi").data(), 4),
+               .disk_guid = uuid_string(derive_uuid(seed, role.name + "/iso-gpt")),
+               .source_date_epoch = epoch});
+    res.outputs.push_back(describe(out, "iso"));
+  }
 
   // The disk, streamed into each format from the partition images (no raw intermediate).
   log("assembling the GPT disk");
@@ -341,8 +373,28 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
                                                 uint64_t(spec.disk.var_mb), epoch, fo, seed, base, out_dir}))
       res.outputs.push_back(describe(box, "vagrant"));
   }
+  // The network boot: the image's kernel and initrd, its /var as a second initrd and the very
+  // erofs of the disk's root partition, with the boot texts (pxe_bundle.h).
+  if (wants("pxe")) {
+    PxeBundleRequest px;
+    px.out_dir = out_dir;
+    px.name = base;
+    px.role = role.name;
+    const std::string kv = find_kernel(tree);
+    px.kernel = tree + "/boot/vmlinuz-" + kv;
+    px.initrd = tree + "/boot/initrd.img-" + kv;
+    px.var_seed = var_seed;
+    px.root = imgs.root;
+    px.url = opts.pxe_url;
+    px.cluster_args = {"mi.cluster=" + spec.cluster.name, "mi.dc=" + spec.cluster.datacenter};
+    px.epoch = epoch_s;
+    std::string dir = write_pxe_bundle(px);
+    log("wrote " + dir + "/");
+    // The manifest records the bundle by its SHA256SUMS, which covers every file in it.
+    res.outputs.push_back(describe(dir + "/SHA256SUMS", "pxe"));
+  }
   if (!opts.keep_work) {
-    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir})
+    for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, iso_work, var_seed})
       remove_tree_checked(p);
   }
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");

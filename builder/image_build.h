@@ -27,6 +27,7 @@ struct ImageOptions {
   // The plan's stages that decide the root's content (bootstrap .. finalize) with their keys:
   // recorded in the image's /usr/lib/mi/build.json, which `mibuild inspect` reads.
   std::vector<std::pair<std::string, std::string>> stage_keys;
+  std::string pxe_url;                          // pxe: where the bundle is served over HTTP (pxe_bundle.h); "" default
 };
 
 struct ImageOutput {

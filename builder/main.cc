@@ -12,6 +12,7 @@
 #include "builder/manifest.h"
 #include "builder/signing.h"
 #include "builder/plan.h"
+#include "builder/pxe_bundle.h"
 #include "builder/roles.h"
 #include "builder/seed.h"
 #include "builder/spec.h"
@@ -39,10 +40,10 @@ const char* kTopHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
-    "[--dry-run]\n"
+    "[--dry-run] [--pxe-url URL]\n"
     "    mibuild validate [SPEC]\n"
     "    mibuild roles [SPEC]\n"
-    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
+    "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S] [--cdrom]\n"
     "    mibuild seed --secret-file FILE [--new-secret] -o SEED [--format iso|vfat] [node and cluster fields]\n"
     "    mibuild convert RAW -f FORMAT -o OUTPUT [--compress none|zlib|zstd]\n"
     "    mibuild inspect IMAGE [--json]\n"
@@ -63,7 +64,7 @@ const char* kBuildHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild build [SPEC] [-r ROLE]... [-f FORMAT]... [-o OUTDIR] [--work-dir DIR] [--keep-work] [--rebuild] "
-    "[--dry-run]\n"
+    "[--dry-run] [--pxe-url URL]\n"
     "\n"
     "DESCRIPTION\n"
     "    Validates SPEC, plans each role as ordered stages (bootstrap, packages, components, overlays,\n"
@@ -82,6 +83,7 @@ const char* kBuildHelp =
     "                         ami (fixed VHD + AWS import/register JSON + README, one .ami.tar),\n"
     "                         tar (the root file system, xattrs and capabilities kept),\n"
     "                         vagrant (libvirt and VirtualBox boxes with the vagrant user)\n"
+    "                         iso (hybrid live ISO: BIOS and UEFI, CD and USB; docs/iso.md)\n"
     "    --compress none|zlib|zstd  compress qcow2 clusters (default: none); vmdk is always deflated\n"
     "    -o, --out DIR        output directory (default: out)\n"
     "    --work-dir DIR       scratch directory (default: OUTDIR/.work)\n"
@@ -197,7 +199,7 @@ const char* kBootHelp =
     "\n"
     "SYNOPSIS\n"
     "    mibuild boot IMAGE [--firmware uefi|bios] [--memory MB] [--cpus N] [--check] [--timeout S]\n"
-    "                 [--console-log FILE] [--seed SEED] [--no-cluster]\n"
+    "                 [--console-log FILE] [--seed SEED] [--no-cluster] [--cdrom]\n"
     "\n"
     "DESCRIPTION\n"
     "    Boots IMAGE (raw or qcow2, never modified: QEMU runs on a snapshot) with software emulation.\n"
@@ -216,6 +218,7 @@ const char* kBootHelp =
     "    --console-log FILE     --check: where the console is saved (default: IMAGE.console.log)\n"
     "    --seed SEED            attach SEED (from `mibuild seed`) as a read-only drive\n"
     "    --no-cluster           --check: do not wait for the cluster, only for the system\n"
+    "    --cdrom                IMAGE is an .iso (`-f iso`): attach it as a CD-ROM and boot from it\n"
     "    -h, --help             this text\n"
     "\n";
 
@@ -311,6 +314,7 @@ struct BuildArgs {
   bool dry_run = false;
   bool rebuild = false;
   std::string sign_key;  // a path; the key itself is never on the command line
+  std::string pxe_url;
 };
 
 int cmd_build(const BuildArgs& a) {
@@ -323,6 +327,11 @@ int cmd_build(const BuildArgs& a) {
   for (const auto& f : a.formats)
     if (auto why = mi::check_format(f); !why.empty()) {
       std::cerr << "mibuild: -f " << f << ": " << why << "\n";
+      return kUsage;
+    }
+  if (!a.pxe_url.empty())
+    if (auto why = mi::pxe_url_error(a.pxe_url); !why.empty()) {
+      std::cerr << "mibuild: " << why << "\n";
       return kUsage;
     }
   for (const auto& role : a.roles)
@@ -340,6 +349,7 @@ int cmd_build(const BuildArgs& a) {
     if (std::find(po.formats.begin(), po.formats.end(), x) == po.formats.end()) po.formats.push_back(x);
   po.out_dir = a.out_dir;
   po.compression = a.compression;
+  po.pxe_url = a.pxe_url;
   po.firstboot_binary = mi::default_firstboot_binary();
   // A changed mibuild may build differently: its own bytes are part of every key.
   po.builder_id = mi::sha256_file_hex("/proc/self/exe");
@@ -385,6 +395,7 @@ int cmd_build(const BuildArgs& a) {
     io.compression = plan.compression;
     io.base_name = s.name + "-" + rp.role;
     io.keep_work = a.keep_work;
+    io.pxe_url = a.pxe_url;
     io.firstboot_binary = po.firstboot_binary;
     io.extra_files = {{"/usr/lib/mi/cluster.yaml", mi::cluster_defaults_yaml(s, rp.role)}};
     for (const auto& st : rp.stages) {
@@ -421,6 +432,7 @@ struct BootArgs {
   std::string console_log;
   std::vector<std::string> seeds;
   bool no_cluster = false;
+  bool cdrom = false;
 };
 
 struct ConvertArgs {
@@ -457,6 +469,7 @@ int cmd_boot(const BootArgs& a) {
   o.console_log = a.console_log;
   o.drives = a.seeds;
   o.wait_cluster = !a.no_cluster;
+  o.cdrom = a.cdrom;
   return mi::boot_image(o);
 }
 
@@ -480,6 +493,7 @@ int run(int argc, char** argv) {
   build->add_flag("-n,--dry-run", b.dry_run);
   build->add_flag("--rebuild", b.rebuild);
   build->add_option("--sign", b.sign_key);
+  build->add_option("--pxe-url", b.pxe_url);
   build->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   build->add_flag("-h,--help", build_help);
 
@@ -509,6 +523,7 @@ int run(int argc, char** argv) {
   boot->add_option("--console-log", bo.console_log);
   boot->add_option("--seed", bo.seeds)->allow_extra_args(false);
   boot->add_flag("--no-cluster", bo.no_cluster);
+  boot->add_flag("--cdrom", bo.cdrom);
   boot->add_flag("-h,--help", boot_help);
 
   mi::SeedRequest sr;

@@ -60,6 +60,12 @@ Stage make_stage(const std::string& name, const std::string& prev, std::vector<s
   return Stage{name, sha256_hex(text), std::move(inputs)};
 }
 
+// pxe: the base URL the bundle's texts use for the root (--pxe-url, else the iPXE default).
+std::string pxe_base_url(const Plan& plan, const std::string& bundle) {
+  if (plan.pxe_url.empty()) return "http://${next-server}/" + fs::path(bundle).filename().string() + "/";
+  return plan.pxe_url.back() == '/' ? plan.pxe_url : plan.pxe_url + "/";
+}
+
 }  // namespace
 
 const std::vector<std::string>& stage_names() {
@@ -156,6 +162,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
   for (const auto& f : plan.formats)
     if (auto why = check_format(f); !why.empty()) throw Error{"formats", why};
   plan.compression = opts.compression == "none" ? "" : opts.compression;
+  plan.pxe_url = opts.pxe_url;
   if (plan.compression != "" && plan.compression != "zlib" && plan.compression != "zstd")
     throw Error{"--compress", "unknown compression '" + plan.compression + "' (valid: none, zlib, zstd)"};
   std::vector<std::string> roles = opts.roles.empty() ? spec.roles : opts.roles;
@@ -236,6 +243,7 @@ Plan make_plan(const Spec& spec, const PlanOptions& opts) {
         fmt.push_back("format " + f + " -> " + fs::path(virtualbox_box_path(out)).filename().string());
       }
       if (f == "qcow2" && !plan.compression.empty()) fmt.push_back("qcow2 compression " + plan.compression);
+      if (f == "pxe") fmt.push_back("pxe url " + pxe_base_url(plan, out));
     }
     rp.stages.push_back(make_stage("formats", rp.stages.back().key, fmt));
     plan.roles.push_back(std::move(rp));
@@ -264,7 +272,10 @@ std::string format_plan(const Plan& plan) {
       out += "    " + std::to_string(i + 1) + ". " + n + " " + rp.stages[i].key + "\n";
     }
     out += "  outputs:\n";
-    for (const auto& [f, path] : rp.outputs) out += "    " + path + " (" + f + ")\n";
+    for (const auto& [f, path] : rp.outputs) {
+      out += "    " + path + " (" + f + ")\n";
+      if (f == "pxe") out += "      the initramfs fetches " + pxe_base_url(plan, path) + "root.erofs\n";
+    }
     for (const auto& a : rp.absent) out += "  not in image: " + a + "\n";
   }
   std::error_code ec;

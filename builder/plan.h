@@ -36,6 +36,7 @@ struct PlanOptions {
   std::string out_dir = "out";
   std::string firstboot_binary;  // mi-firstboot baked into the image (hashed when it exists)
   std::string builder_id;        // identifies the mibuild doing the work (its binary's sha256)
+  std::string pxe_url;           // pxe: --pxe-url (part of the formats key: it is in the bundle's texts)
 };
 
 struct Plan {
@@ -43,6 +44,7 @@ struct Plan {
   std::string out_dir;
   std::vector<std::string> formats;
   std::string compression;  // qcow2 clusters: "" (none), "zlib", "zstd"
+  std::string pxe_url;      // as given in PlanOptions
   std::vector<RolePlan> roles;
   std::string manifest;                  // OUTDIR/manifest.json
   std::string firstboot_binary;          // as given in PlanOptions; "" or missing: the plan says so

@@ -1,6 +1,7 @@
 // mmdebstrap driver: --mode=root (we run as root), variant apt plus the explicit package list,
 // extra suites as additional sources with apt pins written by a setup hook before any package
-// is installed, and erofs added to the initramfs by a customize hook (the root is erofs).
+// is installed, and erofs added to the initramfs by a customize hook (the root is erofs), with
+// the live-boot script (boot=mi-live, builder/initramfs/mi-live) and the modules it needs.
 #include "builder/rootfs.h"
 
 #include <filesystem>
@@ -81,6 +82,13 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
   a.push_back(
       "--customize-hook=grep -qx erofs \"$1/etc/initramfs-tools/modules\" || echo erofs >> "
       "\"$1/etc/initramfs-tools/modules\"");
+  // A disk-less boot (builder/initramfs/mi-live): the script, and what it loads besides the
+  // NIC drivers MODULES=most brings: loop (the root file), af_packet (DHCP), isofs (an ISO).
+  if (!req.live_script.empty())
+    a.push_back(
+        "--customize-hook=install -D -m 0755 \"$MI_LIVE_SCRIPT\" \"$1/etc/initramfs-tools/scripts/mi-live\" && "
+        "for m in loop af_packet isofs; do grep -qx $m \"$1/etc/initramfs-tools/modules\" || "
+        "echo $m >> \"$1/etc/initramfs-tools/modules\"; done");
   // SOURCE_DATE_EPOCH only here (reproducible initramfs): given to mmdebstrap itself, an old
   // epoch makes its in-chroot apt stage find no packages.
   a.push_back("--customize-hook=" +
@@ -93,14 +101,17 @@ std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::st
   return a;
 }
 
-std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file) {
-  (void)req;
-  return {{"DEBIAN_FRONTEND", "noninteractive"}, {"MI_PINS_FILE", prefs_file}};
+std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file,
+                                                  const std::string& live_script_file) {
+  std::map<std::string, std::string> env = {{"DEBIAN_FRONTEND", "noninteractive"}, {"MI_PINS_FILE", prefs_file}};
+  if (!req.live_script.empty()) env["MI_LIVE_SCRIPT"] = live_script_file;
+  return env;
 }
 
 std::string rootfs_key(const RootfsRequest& req) {
   std::ostringstream s;
   s << "rootfs-v1\n" << apt_pin_preferences(req.suite_pins) << "epoch=" << req.source_date_epoch << "\n";
+  if (!req.live_script.empty()) s << "mi-live=" << sha256_hex(req.live_script) << "\n";
   for (const auto& a : mmdebstrap_argv(req, "TARGET")) s << a << "\n";
   return sha256_hex(s.str());
 }
@@ -119,8 +130,10 @@ std::string bootstrap_rootfs(const RootfsRequest& req, const std::string& cache_
   fs::create_directories(prefs_dir);
   std::string prefs = prefs_dir + "/mi-pins";
   write_file_atomic(prefs, apt_pin_preferences(req.suite_pins));
+  std::string live = prefs_dir + "/mi-live";
+  if (!req.live_script.empty()) write_file_atomic(live, req.live_script);
   RunOptions ro;
-  ro.env = mmdebstrap_env(req, fs::absolute(prefs).string());
+  ro.env = mmdebstrap_env(req, fs::absolute(prefs).string(), fs::absolute(live).string());
   ro.check = false;
   auto r = run(mmdebstrap_argv(req, tmp), ro);
   if (!log_path.empty()) {

@@ -17,6 +17,9 @@ struct RootfsRequest {
   std::vector<std::string> packages;                            // installed in the one run
   std::map<std::string, std::vector<std::string>> suite_pins;   // other suite → the only packages taken from it
   std::string source_date_epoch;
+  // The live-boot script (live_script.h), installed as /etc/initramfs-tools/scripts/mi-live
+  // before update-initramfs when not empty; part of the key.
+  std::string live_script;
 };
 
 // The apt preferences that let only the named packages come from each extra suite.
@@ -26,8 +29,10 @@ std::string apt_pin_preferences(const std::map<std::string, std::vector<std::str
 // the one file they need reaches them through the environment (mmdebstrap_env), never by a
 // path pasted into the text. (Artifact .debs are installed afterwards: artifacts.h.)
 std::vector<std::string> mmdebstrap_argv(const RootfsRequest& req, const std::string& target);
-// The environment the hooks read: MI_PINS_FILE (the preferences above).
-std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file);
+// The environment the hooks read: MI_PINS_FILE (the preferences above) and MI_LIVE_SCRIPT (a
+// file holding req.live_script, written beside it by bootstrap_rootfs).
+std::map<std::string, std::string> mmdebstrap_env(const RootfsRequest& req, const std::string& prefs_file,
+                                                  const std::string& live_script_file = "");
 
 // sha256 over everything that determines the bootstrapped tree.
 std::string rootfs_key(const RootfsRequest& req);

@@ -742,30 +742,23 @@ std::string spec_path(const Spec& spec, const std::string& p) {
   return (fs::path(spec.dir.empty() ? "." : spec.dir) / p).lexically_normal().string();
 }
 
-const std::vector<std::string>& known_formats() {
-  static const std::vector<std::string> v = {"raw",       "qcow2",   "vmdk", "vhd", "ami",
-                                             "openstack", "vagrant", "pxe",  "iso", "tar"};
-  return v;
-}
-
 const std::vector<std::string>& supported_formats() {
-  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack", "ami", "vagrant", "tar"};
+  static const std::vector<std::string> v = {"raw", "qcow2", "vmdk", "vhd", "openstack",
+                                             "ami", "vagrant", "tar", "pxe", "iso"};
   return v;
 }
 
 std::string check_format(const std::string& format) {
   const auto& sup = supported_formats();
-  const auto& known = known_formats();
   if (std::find(sup.begin(), sup.end(), format) != sup.end()) return "";
-  if (std::find(known.begin(), known.end(), format) != known.end())
-    return "format '" + format + "' is not yet supported (supported: " + join(sup, ", ") + ")";
   return "unknown format '" + format + "' (supported: " + join(sup, ", ") + ")";
 }
 
 std::string format_extension(const std::string& format) {
   if (format == "openstack") return "qcow2";
   if (format == "vagrant") return "box";
-  if (format == "pxe" || format == "ami") return format + ".tar";
+  if (format == "pxe") return "pxe";  // a directory: <name>.pxe/ (pxe_bundle.h)
+  if (format == "ami") return format + ".tar";
   return format;
 }
 

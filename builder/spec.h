@@ -151,11 +151,9 @@ Spec load_spec(const std::string& path, const SpecOptions& opts = {});
 // The spec `mibuild` uses when none is given: $MI_SPEC, else the repository's spec.yaml.
 std::string default_spec_path();
 
-// Image formats: every name the project knows, and those `mibuild build` writes today.
-const std::vector<std::string>& known_formats();
+// The formats `mibuild build` writes.
 const std::vector<std::string>& supported_formats();
-// "" when `format` can be built, else why not (unknown, or known but not yet supported),
-// naming the supported ones.
+// "" when `format` can be built, else why not (an unknown format), naming the supported ones.
 std::string check_format(const std::string& format);
 // The output file extension of a format ("raw" → "raw", "qcow2" → "qcow2", "tar" → "tar").
 std::string format_extension(const std::string& format);

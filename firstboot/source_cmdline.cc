@@ -42,6 +42,8 @@ ConfigLayer parse_cmdline(const std::string& text, const std::string& where) {
   L.present = true;
   for (const std::string& arg : split_kernel_args(text, where)) {
     if (arg.rfind("mi.", 0) != 0) continue;
+    // mi.live.* are the initramfs's (a disk-less boot, builder/initramfs/mi-live), not ours.
+    if (arg.rfind("mi.live.", 0) == 0) continue;
     size_t eq = arg.find('=');
     std::string key = arg.substr(3, eq == std::string::npos ? std::string::npos : eq - 3);
     const std::string at = where + ": mi." + key;

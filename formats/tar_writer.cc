@@ -176,10 +176,19 @@ void copy_data(archive* w, int fd, const Node& n, const std::string& out) {
 void write_rootfs_tar(const std::string& root, const std::string& path, const TarOptions& o) {
   if (!o.compression.empty() && o.compression != "none" && o.compression != "zstd" && o.compression != "gzip")
     throw Error("compression", "unknown compression '" + o.compression + "' for tar (none, zstd or gzip)");
+  const bool newc = o.format == "newc";
+  if (!newc && o.format != "pax") throw Error("format", "unknown archive format '" + o.format + "' (pax or newc)");
+  if (!newc && o.top != ".") throw Error("top", "a pax tar's top is always '.'");
+  if (o.top.empty() || o.top[0] == '/' || o.top.back() == '/' || o.top.find("..") != std::string::npos)
+    throw Error("top", "'" + o.top + "' must be a relative path without '..'");
   struct stat root_st = lstat_or_throw(root);
   if (!S_ISDIR(root_st.st_mode)) throw Error(root, "not a directory");
-  std::vector<Node> nodes{{".", root, root_st}};
-  walk(root, ".", root_st.st_dev, nodes);
+  std::vector<Node> nodes;
+  // newc: the parents of `top` first (the kernel's unpacker makes no missing directory).
+  for (size_t slash = o.top.find('/'); newc && slash != std::string::npos; slash = o.top.find('/', slash + 1))
+    nodes.push_back({o.top.substr(0, slash), root, root_st});
+  nodes.push_back({o.top, root, root_st});
+  walk(root, o.top, root_st.st_dev, nodes);
 
   auto users = id_names(root, "passwd");
   auto groups = id_names(root, "group");
@@ -196,10 +205,10 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
 
   Writer w(archive_write_new(), archive_write_free);
   if (!w) throw Error(path, "libarchive: out of memory");
-  int r = archive_write_set_format_pax_restricted(w.get());
+  int r = newc ? archive_write_set_format_cpio_newc(w.get()) : archive_write_set_format_pax_restricted(w.get());
   // xattrs as SCHILY.xattr.* only, which GNU tar reads too (it warns about every
   // LIBARCHIVE.xattr.* keyword, which libarchive also writes by default).
-  if (r == ARCHIVE_OK) r = archive_write_set_format_option(w.get(), "pax", "xattrheader", "SCHILY");
+  if (r == ARCHIVE_OK && !newc) r = archive_write_set_format_option(w.get(), "pax", "xattrheader", "SCHILY");
   if (r == ARCHIVE_OK && o.compression == "zstd") r = archive_write_add_filter_zstd(w.get());
   if (r == ARCHIVE_OK && o.compression == "gzip") {
     r = archive_write_add_filter_gzip(w.get());
@@ -211,6 +220,7 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
   if (archive_write_open_fd(w.get(), out.fd) != ARCHIVE_OK) throw Error(path, why(w.get(), "open"));
 
   std::map<std::pair<dev_t, ino_t>, std::string> first_link;  // hard links: the first name written
+  int64_t ino = 0;
   for (const auto& n : nodes) {
     if (S_ISSOCK(n.st.st_mode)) continue;  // tar has no socket type; a socket is a runtime thing
     Entry e(archive_entry_new(), archive_entry_free);
@@ -231,7 +241,15 @@ void write_rootfs_tar(const std::string& root, const std::string& path, const Ta
     sort_xattrs(e.get());
     numeric_acl(e.get());
     bool data = S_ISREG(n.st.st_mode);
-    if (n.st.st_nlink > 1 && !S_ISDIR(n.st.st_mode) && !S_ISLNK(n.st.st_mode)) {
+    if (newc) {
+      // The initramfs unpacker needs neither; the build host's numbers would change the bytes.
+      archive_entry_xattr_clear(e.get());
+      archive_entry_acl_clear(e.get());
+      archive_entry_set_dev(e.get(), 0);
+      archive_entry_set_ino64(e.get(), ++ino);
+      archive_entry_set_nlink(e.get(), S_ISDIR(n.st.st_mode) ? 2 : 1);
+      if (n.name != o.top && n.path == root) archive_entry_set_mode(e.get(), S_IFDIR | 0755);
+    } else if (n.st.st_nlink > 1 && !S_ISDIR(n.st.st_mode) && !S_ISLNK(n.st.st_mode)) {
       auto [it, first] = first_link.emplace(std::make_pair(n.st.st_dev, n.st.st_ino), n.name);
       if (!first) {
         archive_entry_copy_hardlink(e.get(), it->second.c_str());

@@ -13,6 +13,11 @@ namespace mi {
 struct TarOptions {
   uint64_t epoch = 0;       // SOURCE_DATE_EPOCH: every mtime later than it is clamped to it
   std::string compression;  // "" (plain .tar; "none" too), "zstd" or "gzip"
+  // "pax" (the tar), or "newc": the kernel's initramfs cpio (a live boot's /var seed, an extra
+  // initrd): no xattrs or ACLs, inode numbers counted from 1 in archive order, hard links
+  // written as separate copies, and `top` as the archive name of `root`.
+  std::string format = "pax";
+  std::string top = ".";  // newc: e.g. "mi-live/var"; its parent directories are written first
 };
 
 // Writes the directory tree `root` (the image's root file system as mibuild built it, read as

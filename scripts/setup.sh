@@ -36,7 +36,7 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
   libarchive-dev libguestfs-dev libyaml-cpp-dev libssl-dev libcli11-dev catch2 nlohmann-json3-dev
   libcurl4-openssl-dev libsystemd-dev zlib1g-dev libzstd-dev openssh-client
-  mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin
+  mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin xorriso
   systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools grub-common
   attr acl libcap2-bin
   guestfish linux-image-amd64

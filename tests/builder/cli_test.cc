@@ -47,8 +47,8 @@ TEST_CASE("mibuild validate: exit 2 and every problem with its position") {
             "bad/spec.yaml:6:3: unknown key 'packges' in base (valid keys: release, mirror, kernel, packages)",
             "bad/spec.yaml:7:18: roles[1]: unknown role 'missing': no roles file defines it (roles in bad/roles: "
             "compute, control)",
-            "bad/spec.yaml:8:16: formats[1]: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)",
-            "bad/spec.yaml:8:21: formats[2]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)",
+            "bad/spec.yaml:8:16: formats[1]: unknown format 'cdrom' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar, pxe, iso)",
+            "bad/spec.yaml:8:23: formats[2]: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar, pxe, iso)",
             "bad/spec.yaml:9:20: overlays[1]: overlay directory not found: " + ov + "/nowhere",
             "bad/spec.yaml:12:5: users[0].password: passwords are not accepted in a spec; users log in with ssh_keys "
             "(public keys, one authorized_keys line each)",
@@ -108,18 +108,29 @@ TEST_CASE("mibuild build --dry-run prints the plan and touches nothing") {
   CHECK(r.out.find("not in image: extra (optional;") != std::string::npos);
   CHECK(r.out.find("manifest: " + out.string() + "/manifest.json") != std::string::npos);
   CHECK(!fs::exists(out));
+  // pxe: a directory, and the URL its texts name (part of the formats key).
+  auto x = mibuild({"build", "good/spec.yaml", "-r", "both", "-f", "pxe", "-o", out.string(), "--dry-run"});
+  CHECK(x.out.find(out.string() + "/demo-both.pxe (pxe)") != std::string::npos);
+  CHECK(x.out.find("the initramfs fetches http://${next-server}/demo-both.pxe/root.erofs\n") != std::string::npos);
+  auto y = mibuild({"build", "good/spec.yaml", "-r", "both", "-f", "pxe", "-o", out.string(), "--pxe-url",
+                    "http://10.9.8.7:8080/mi/", "--dry-run"});
+  CHECK(y.out.find("the initramfs fetches http://10.9.8.7:8080/mi/root.erofs\n") != std::string::npos);
+  CHECK(y.out != x.out);  // another formats key
   // The same inputs give the same plan.
   auto again = mibuild({"build", "good/spec.yaml", "-r", "both", "-f", "qcow2", "-o", out.string(), "--dry-run"});
   CHECK(again.out == r.out);
 }
 
 TEST_CASE("mibuild usage errors exit 2 and say what is wrong") {
-  auto f = mibuild({"build", "good/spec.yaml", "-f", "iso", "--dry-run"});
+  auto f = mibuild({"build", "good/spec.yaml", "-f", "cdrom", "--dry-run"});
   CHECK(f.exit_code == 2);
-  CHECK(f.err == "mibuild: -f iso: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)\n");
+  CHECK(f.err == "mibuild: -f cdrom: unknown format 'cdrom' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar, pxe, iso)\n");
   auto u = mibuild({"build", "good/spec.yaml", "-f", "floppy", "--dry-run"});
   CHECK(u.exit_code == 2);
-  CHECK(u.err == "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)\n");
+  CHECK(u.err == "mibuild: -f floppy: unknown format 'floppy' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar, pxe, iso)\n");
+  auto p = mibuild({"build", "good/spec.yaml", "-f", "pxe", "--pxe-url", "https://boot.example/", "--dry-run"});
+  CHECK(p.exit_code == 2);
+  CHECK(p.err.rfind("mibuild: --pxe-url 'https://boot.example/': expected http://HOST[:PORT]/PATH/", 0) == 0);
   auto r = mibuild({"build", "good/spec.yaml", "-r", "gamma", "--dry-run"});
   CHECK(r.exit_code == 2);
   CHECK(r.err == "mibuild: -r gamma: unknown role (roles: alpha, beta, both)\n");

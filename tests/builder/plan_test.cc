@@ -181,9 +181,9 @@ TEST_CASE("make_plan refuses unknown roles and unsupported formats") {
   o.roles = {"zz"};
   CHECK_THROWS_WITH(mi::make_plan(s, o), "role zz: unknown role (roles: a, b)");
   o.roles = {};
-  o.formats = {"iso"};
+  o.formats = {"cdrom"};
   CHECK_THROWS_WITH(mi::make_plan(s, o),
-                    "formats: format 'iso' is not yet supported (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar)");
+                    "formats: unknown format 'cdrom' (supported: raw, qcow2, vmdk, vhd, openstack, ami, vagrant, tar, pxe, iso)");
 }
 
 TEST_CASE("per-role cluster defaults: all-in-one expects one control node, control and compute the spec's count") {

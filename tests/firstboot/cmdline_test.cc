@@ -29,6 +29,14 @@ TEST_CASE("cmdline: mi.* arguments among the kernel's", "[cmdline]") {
   CHECK_FALSE(L.dns_name.value);
 }
 
+TEST_CASE("cmdline: a live boot's mi.live.* arguments are the initramfs's, not ours", "[cmdline]") {
+  ConfigLayer L = parse_cmdline(
+      "boot=mi-live mi.live.root=http://10.0.2.2:8080/root.erofs mi.live.sha256=00ff fstab=no mi.role=all-in-one");
+  CHECK(*L.role.value == Role::all_in_one);
+  CHECK_FALSE(L.cluster.value);
+  CHECK_THROWS_WITH(parse_cmdline("mi.liver=1", "/proc/cmdline"), Catch::Contains("mi.liver: unknown argument"));
+}
+
 TEST_CASE("cmdline: quoting as the kernel does it", "[cmdline]") {
   ConfigLayer L = parse_cmdline("ro mi.cloud_join=\"provider=aws tag_key=mi tag_value=prod\" quiet");
   CHECK(*L.cloud_join.value == "provider=aws tag_key=mi tag_value=prod");

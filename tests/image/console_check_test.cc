@@ -102,3 +102,31 @@ TEST_CASE("QEMU runs under TCG, UEFI with OVMF pflash, BIOS with SeaBIOS, networ
   REQUIRE(has(interactive, "mon:stdio"));
   REQUIRE_FALSE(has(interactive, "snapshot=on"));
 }
+
+TEST_CASE("--cdrom: the image is a read-only CD-ROM that the firmware boots first, no virtio disk") {
+  mi::BootOptions o;
+  o.image = "live.iso";
+  o.cdrom = true;
+  auto a = mi::qemu_argv(o, "raw", "/tmp/vars.fd", "/tmp/console.log", "/tmp/mon.sock");
+  auto at = [&](const std::string& s) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i] == s) return i + 1 < a.size() ? a[i + 1] : std::string();
+    return std::string("(none)");
+  };
+  CHECK(at("-device") == "ide-cd,drive=cd0,bootindex=0");
+  std::string drive;
+  for (size_t i = 0; i + 1 < a.size(); ++i)
+    if (a[i] == "-drive" && a[i + 1].find("id=cd0") != std::string::npos) drive = a[i + 1];
+  CHECK(drive == "if=none,id=cd0,media=cdrom,readonly=on,format=raw,file=live.iso");
+  for (const auto& x : a) CHECK(x.find("if=virtio") == std::string::npos);
+}
+
+TEST_CASE("a kernel panic on the console is a failure that names it") {
+  auto c = mi::evaluate_console(
+      "Begin: Mounting root file system ... /init: 246: .: Can't open /scripts/mi-live\n"
+      "[    8.170464] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200\n");
+  CHECK_FALSE(c.passed);
+  REQUIRE(!c.failures.empty());  // first, before the missing status lines it explains
+  CHECK(c.failures[0] ==
+        "the kernel panicked: Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000200");
+}

@@ -210,9 +210,9 @@ TEST_CASE("artifact components: unverifiable is an error, optional unresolved is
   // No sha256 at all: cannot be verified, so never included.
   spec.components["mesos"].sha256 = "";
   REQUIRE_THROWS_WITH(mi::build_role_image(spec, role, io), Catch::Contains("cannot be verified"));
-  // Formats not built yet are refused before anything runs.
-  io.formats = {"iso"};
-  REQUIRE_THROWS_WITH(mi::build_role_image(spec, role, io), Catch::Contains("iso"));
+  // Unknown formats are refused before anything runs.
+  io.formats = {"cdrom"};
+  REQUIRE_THROWS_WITH(mi::build_role_image(spec, role, io), Catch::Contains("unknown format 'cdrom'"));
   fs::remove_all(d);
 }
 
