@@ -75,6 +75,10 @@ void check_firmware(const BootOptions& o) {
       if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
   if (o.firmware == "bios" && !fs::exists("/usr/share/seabios/bios-256k.bin"))
     throw Error("/usr/share/seabios/bios-256k.bin", "SeaBIOS not found (package seabios)");
+  if (!o.tftp_dir.empty()) {
+    if (!fs::exists(o.tftp_dir + "/" + o.boot_file)) throw Error(o.tftp_dir + "/" + o.boot_file, "boot file not found");
+    return;
+  }
   if (!fs::exists(o.image)) throw Error(o.image, "image not found");
 }
 
@@ -90,14 +94,15 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
     a.insert(a.end(), {"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + std::string(kOvmfCode),
                        "-drive", "if=pflash,format=raw,unit=1,file=" + vars});
   // Without pflash QEMU boots its default firmware, SeaBIOS (BIOS).
-  a.insert(a.end(), {
-      "-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
+  if (o.tftp_dir.empty())
+    a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
   for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
-  a.insert(a.end(), {
-      // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
-      // outside this VM.
-      "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0",
-      "-no-reboot"});
+  // User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
+  // outside this VM. A network boot needs the host (10.0.2.2: the HTTP server of the root).
+  std::string net =
+      o.tftp_dir.empty() ? "user,id=n0,restrict=on" : "user,id=n0,tftp=" + o.tftp_dir + ",bootfile=" + o.boot_file;
+  a.insert(a.end(), {"-netdev", net, "-device", "virtio-net-pci,netdev=n0", "-no-reboot"});
+  if (!o.tftp_dir.empty()) a.insert(a.end(), {"-boot", "n"});
   if (check) {
     a.insert(a.end(), {"-display", "none", "-serial", "file:" + console_log, "-monitor",
                        "unix:" + monitor + ",server=on,wait=off"});
@@ -174,13 +179,15 @@ std::string cluster_summary(const BootCheck& c) {
 
 BootCheck boot_check(const BootOptions& o) {
   check_firmware(o);
-  std::string fmt = image_format(o.image);
+  std::string fmt = o.tftp_dir.empty() ? image_format(o.image) : "";
   char tmpl[] = "/tmp/mi-boot.XXXXXX";
   if (!mkdtemp(tmpl)) throw Error("boot", std::string("mkdtemp: ") + strerror(errno));
   std::string dir = tmpl;
   std::string vars = dir + "/OVMF_VARS.fd", monitor = dir + "/monitor.sock";
   if (o.firmware == "uefi") fs::copy_file(kOvmfVars, vars);
-  std::string log = o.console_log.empty() ? o.image + ".console.log" : o.console_log;
+  std::string log = !o.console_log.empty() ? o.console_log
+                    : o.tftp_dir.empty()   ? o.image + ".console.log"
+                                           : o.tftp_dir + ".console.log";
   fs::remove(log);
 
   RunResult qr;

@@ -23,6 +23,11 @@ struct BootOptions {
   // leader, ZooKeeper serving) and report the cluster in one line.
   bool wait_cluster = true;
   std::vector<std::string> drives;  // extra read-only raw drives, e.g. a NoCloud seed (`mibuild seed`)
+  // Network boot instead of `image` (which stays empty): `-boot n`, the NIC's iPXE ROM gets
+  // `boot_file` from QEMU's user-net TFTP server, which serves `tftp_dir` (a PXE bundle,
+  // pxe_bundle.h). The guest may then reach the host as 10.0.2.2 (HTTP for the root).
+  std::string tftp_dir;
+  std::string boot_file;
 };
 
 // What a check saw on the console.
