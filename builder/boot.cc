@@ -77,13 +77,22 @@ void check_firmware(const BootOptions& o) {
       if (!fs::exists(f)) throw Error(f, "OVMF firmware not found (package ovmf)");
   if (o.firmware == "bios" && !fs::exists("/usr/share/seabios/bios-256k.bin"))
     throw Error("/usr/share/seabios/bios-256k.bin", "SeaBIOS not found (package seabios)");
+  if (!o.tftp_dir.empty()) {
+    if (!fs::exists(o.tftp_dir + "/" + o.boot_file)) throw Error(o.tftp_dir + "/" + o.boot_file, "boot file not found");
+    return;
+  }
   if (!fs::exists(o.image)) throw Error(o.image, "image not found");
 }
 
-// "user,id=n0,restrict=on[,hostfwd=...]": each forward is checked against hostfwd's own
-// grammar, so none can add another option to the netdev.
+// User-mode networking: restricted (the guest gets DHCP from QEMU but reaches nothing outside
+// this VM), except for a network boot, which needs the host (10.0.2.2: the HTTP server of the
+// root) and QEMU's TFTP server. Each host forward is checked against hostfwd's own grammar, and
+// the TFTP paths hold no comma, so no value can add another option to the netdev.
 std::string user_netdev(const BootOptions& o) {
-  std::string nd = "user,id=n0,restrict=on";
+  for (const auto& v : {o.tftp_dir, o.boot_file})
+    if (v.find(',') != std::string::npos) throw Error(v, "a network boot path must not contain a comma");
+  std::string nd = o.tftp_dir.empty() ? "user,id=n0,restrict=on"
+                                      : "user,id=n0,tftp=" + o.tftp_dir + ",bootfile=" + o.boot_file;
   for (const auto& f : o.host_forwards) {
     bool ok = !f.empty() && std::all_of(f.begin(), f.end(), [](unsigned char c) {
       return std::isalnum(c) || c == '.' || c == ':' || c == '-';
@@ -109,12 +118,11 @@ std::vector<std::string> qemu_argv(const BootOptions& o, const std::string& fmt,
   if (o.cdrom)  // on q35's AHCI; read-only media, so no snapshot is needed
     a.insert(a.end(), {"-drive", "if=none,id=cd0,media=cdrom,readonly=on,format=" + fmt + ",file=" + o.image, "-device",
                        "ide-cd,drive=cd0,bootindex=0"});
-  else
+  else if (o.tftp_dir.empty())
     a.insert(a.end(), {"-drive", "if=virtio,format=" + fmt + ",file=" + o.image + (check ? ",snapshot=on" : "")});
   for (const auto& d : o.drives) a.insert(a.end(), {"-drive", "if=virtio,format=raw,readonly=on,file=" + d});
-  a.insert(a.end(), {// User-mode networking, restricted: the guest gets DHCP from QEMU but reaches nothing
-                     // outside this VM.
-                     "-netdev", user_netdev(o), "-device", "virtio-net-pci,netdev=n0", "-no-reboot"});
+  a.insert(a.end(), {"-netdev", user_netdev(o), "-device", "virtio-net-pci,netdev=n0", "-no-reboot"});
+  if (!o.tftp_dir.empty()) a.insert(a.end(), {"-boot", "n"});
   if (check) {
     a.insert(a.end(), {"-display", "none", "-serial", "file:" + console_log, "-monitor",
                        "unix:" + monitor + ",server=on,wait=off"});
@@ -199,13 +207,15 @@ std::string cluster_summary(const BootCheck& c) {
 
 BootCheck boot_check(const BootOptions& o) {
   check_firmware(o);
-  std::string fmt = image_format(o.image);
+  std::string fmt = o.tftp_dir.empty() ? image_format(o.image) : "";
   char tmpl[] = "/tmp/mi-boot.XXXXXX";
   if (!mkdtemp(tmpl)) throw Error("boot", std::string("mkdtemp: ") + strerror(errno));
   std::string dir = tmpl;
   std::string vars = dir + "/OVMF_VARS.fd", monitor = dir + "/monitor.sock";
   if (o.firmware == "uefi") fs::copy_file(kOvmfVars, vars);
-  std::string log = o.console_log.empty() ? o.image + ".console.log" : o.console_log;
+  std::string log = !o.console_log.empty() ? o.console_log
+                    : o.tftp_dir.empty()   ? o.image + ".console.log"
+                                           : o.tftp_dir + ".console.log";
   fs::remove(log);
 
   RunResult qr;

@@ -31,6 +31,11 @@ struct BootOptions {
   // check: run once the console checks have passed, before the VM is powered off (to log in
   // over a forwarded port, say); what it returns is added to the check's failures.
   std::function<std::vector<std::string>()> while_running;
+  // Network boot instead of `image` (which stays empty): `-boot n`, the NIC's iPXE ROM gets
+  // `boot_file` from QEMU's user-net TFTP server, which serves `tftp_dir` (a PXE bundle,
+  // pxe_bundle.h). The guest may then reach the host as 10.0.2.2 (HTTP for the root).
+  std::string tftp_dir;
+  std::string boot_file;
 };
 
 // What a check saw on the console.

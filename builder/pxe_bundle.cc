@@ -27,6 +27,8 @@ namespace {
 
 constexpr const char* kRoot = "root.erofs";
 constexpr const char* kVarSeed = "var-seed.cpio.gz";
+// Where a fleet secret given as an initrd lands (through the /var seed's copy, docs/pxe.md).
+constexpr const char* kSecretFile = "/var/lib/mi/fleet-secret";
 
 // Characters that mean nothing to iPXE (`${`), pxelinux, a kernel command line (spaces,
 // quotes) or a shell: the URL and the arguments are pasted into all three.
@@ -121,30 +123,25 @@ std::string pxe_kernel_args(const PxeBundleRequest& req, const std::string& root
 }
 
 std::string pxe_ipxe_script(const PxeBundleRequest& req, const std::string& root_sha256) {
-  const std::string dflt = "http://${next-server}/" + bundle_dir_name(req) + "/";
-  return "#!ipxe\n"
-         "# mibuild: network boot of " +
-         req.name + " (role " + req.role +
-         "), docs/pxe.md.\n"
-         "# vmlinuz, initrd and the /var seed come from where this script came from (TFTP or HTTP);\n"
-         "# the initramfs fetches the root over HTTP from ${mi-url}" +
-         kRoot +
-         " and checks its sha256.\n"
-         "# Set mi-url (and mi-args, more kernel arguments) before chaining this script to override.\n"
-         "isset ${mi-url} || set mi-url " +
-         base_url(req, dflt) +
-         "\n"
-         "echo mi: booting " +
-         req.name + " (" + req.role + "), root ${mi-url}" + kRoot +
-         "\n"
-         "kernel vmlinuz initrd=initrd initrd=" +
-         kVarSeed + " " + pxe_kernel_args(req, "${mi-url}" + std::string(kRoot), root_sha256) +
-         " ${mi-args}\n"
-         "initrd initrd\n"
-         "initrd " +
-         kVarSeed +
-         "\n"
-         "boot\n";
+  const std::string root = std::string("${mi-url}") + kRoot, seed = kVarSeed;
+  std::string s = "#!ipxe\n";
+  s += "# mibuild: network boot of " + req.name + " (role " + req.role + "), docs/pxe.md.\n";
+  s += "# vmlinuz, initrd and the /var seed come from where this script came from (TFTP or HTTP);\n";
+  s += "# the initramfs fetches the root over HTTP from " + root + " and checks its sha256.\n";
+  s += "# Set mi-url (and mi-args, more kernel arguments) before chaining this script to override.\n";
+  s += "isset ${mi-url} || set mi-url " + base_url(req, "http://${next-server}/" + bundle_dir_name(req) + "/") + "\n";
+  s += "# The fleet's secret, a third initrd holding mi-live/var/lib/mi/fleet-secret (0600): set\n";
+  s += "# mi-secret to its URL before chaining; only its path is on the kernel line.\n";
+  s += "isset ${mi-secret} && set mi-secret-args initrd=mi-secret mi.secret_file=" + std::string(kSecretFile) +
+       " || clear mi-secret-args\n";
+  s += "echo mi: booting " + req.name + " (" + req.role + "), root " + root + "\n";
+  s += "kernel vmlinuz initrd=initrd initrd=" + seed + " ${mi-secret-args} " + pxe_kernel_args(req, root, root_sha256) +
+       " ${mi-args}\n";
+  s += "initrd initrd\n";
+  s += "initrd " + seed + "\n";
+  s += "isset ${mi-secret} && initrd --name mi-secret ${mi-secret} ||\n";
+  s += "boot\n";
+  return s;
 }
 
 std::string pxe_pxelinux_cfg(const PxeBundleRequest& req, const std::string& root_sha256) {
@@ -202,7 +199,8 @@ std::string pxe_dnsmasq_example(const PxeBundleRequest& req) {
          "dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe\n"
          "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi\n"
          "\n"
-         "# Role per MAC: tag each machine, then give each tag its role's bundle.\n"
+         "# Role per MAC: tag each machine, then give each tag its role's bundle. With a fleet secret,\n"
+         "# point these at your own scripts that `set mi-secret URL` and chain the bundle's (docs/pxe.md).\n"
          "dhcp-host=52:54:00:00:01:01,set:control\n"
          "dhcp-host=52:54:00:00:01:02,set:control\n"
          "dhcp-host=52:54:00:00:01:03,set:control\n"

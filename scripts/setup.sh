@@ -39,6 +39,7 @@ pkgs=(
   mmdebstrap erofs-utils squashfs-tools dosfstools mtools fdisk cryptsetup-bin xorriso
   systemd-boot-efi ovmf seabios qemu-system-x86 qemu-utils libarchive-tools grub-common
   attr acl libcap2-bin
+  ipxe-qemu
   guestfish linux-image-amd64
   zookeeper consul iproute2 dnsutils curl jq python3 dnsmasq-base
   mkosi libxml2-utils vagrant sudo openssl

@@ -79,12 +79,16 @@ TEST_CASE("pxe bundle: the kernel lines carry the role, the root URL and its sha
   std::string ipxe = mi::read_file(dir + "/mi-all-in-one.ipxe");
   CHECK(ipxe.rfind("#!ipxe\n", 0) == 0);
   CHECK(ipxe.find("isset ${mi-url} || set mi-url http://${next-server}/mi-all-in-one.pxe/\n") != std::string::npos);
-  CHECK(ipxe.find("kernel vmlinuz initrd=initrd initrd=var-seed.cpio.gz boot=mi-live mi.live.root=${mi-url}root.erofs "
+  CHECK(ipxe.find("kernel vmlinuz initrd=initrd initrd=var-seed.cpio.gz ${mi-secret-args} boot=mi-live "
+                  "mi.live.root=${mi-url}root.erofs "
                   "mi.live.sha256=" +
                   sha +
                   " ip=dhcp fstab=no ro mi.role=all-in-one mi.cluster=mi mi.dc=dc1 "
                   "console=tty0 console=ttyS0,115200 ${mi-args}\n") != std::string::npos);
-  CHECK(ipxe.find("\ninitrd initrd\ninitrd var-seed.cpio.gz\nboot\n") != std::string::npos);
+  CHECK(ipxe.find("\ninitrd initrd\ninitrd var-seed.cpio.gz\nisset ${mi-secret} && initrd --name mi-secret "
+                  "${mi-secret} ||\nboot\n") != std::string::npos);
+  CHECK(ipxe.find("isset ${mi-secret} && set mi-secret-args initrd=mi-secret "
+                  "mi.secret_file=/var/lib/mi/fleet-secret || clear mi-secret-args\n") != std::string::npos);
   std::string pxelinux = mi::read_file(dir + "/pxelinux.cfg/default");
   CHECK(pxelinux.find("  KERNEL mi-all-in-one.pxe/vmlinuz\n") != std::string::npos);
   CHECK(pxelinux.find("  INITRD mi-all-in-one.pxe/initrd,mi-all-in-one.pxe/var-seed.cpio.gz\n") != std::string::npos);

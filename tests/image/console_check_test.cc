@@ -1,5 +1,6 @@
 // The boot check's verdict on a console (builder/boot.h evaluate_console): it passes only when
 // the image printed every expected status, and fails when the status feature is missing.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "builder/boot.h"
@@ -101,6 +102,16 @@ TEST_CASE("QEMU runs under TCG, UEFI with OVMF pflash, BIOS with SeaBIOS, networ
   auto interactive = mi::qemu_argv(o, "qcow2", "", "", "");
   REQUIRE(has(interactive, "mon:stdio"));
   REQUIRE_FALSE(has(interactive, "snapshot=on"));
+  // A network boot: no disk, -boot n, QEMU's TFTP serving the bundle, the host reachable.
+  o.image = "";
+  o.tftp_dir = "/tmp/bundle";
+  o.boot_file = "first.ipxe";
+  auto net = mi::qemu_argv(o, "", "", "/tmp/console.log", "/tmp/mon.sock");
+  REQUIRE_FALSE(has(net, "if=virtio"));
+  REQUIRE(has(net, "user,id=n0,tftp=/tmp/bundle,bootfile=first.ipxe"));
+  REQUIRE_FALSE(has(net, "restrict=on"));
+  REQUIRE(std::find(net.begin(), net.end(), "-boot") + 1 < net.end());
+  REQUIRE(*(std::find(net.begin(), net.end(), "-boot") + 1) == "n");
 }
 
 TEST_CASE("--cdrom: the image is a read-only CD-ROM that the firmware boots first, no virtio disk") {
