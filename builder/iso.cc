@@ -166,8 +166,11 @@ void write_iso(const IsoRequest& req) {
   const std::string efi = req.work + "/efi.img";
   const std::string boot_efi = req.tree + "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
   if (fs::exists(boot_efi)) efi_bytes += 2 * fs::file_size(boot_efi);
+  // The seed from the staged volume: its mtime is the epoch (the seed's own is the build's clock),
+  // and mcopy -m keeps it on the FAT.
+  const std::string staged_seed = req.var_seed.empty() ? "" : stage + "/mi/" + kv + "/var-seed";
   make_esp({req.tree, efi, efi_image_mb(efi_bytes), req.efi_volume_id, req.title, cmdline, req.source_date_epoch, "",
-            req.var_seed});
+            staged_seed});
 
   remove_stale_temporaries(req.output);
   const std::string tmp = temp_name_for(req.output);
