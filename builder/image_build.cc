@@ -24,6 +24,7 @@
 #include "builder/esp.h"
 #include "builder/finalize.h"
 #include "builder/plan.h"
+#include "builder/progress.h"
 #include "builder/iso.h"
 #include "builder/live_script.h"
 #include "builder/live_var.h"
@@ -63,7 +64,8 @@ std::vector<std::string> required_packages(const Spec& spec) {
           "busybox"};
 }
 
-void log(const std::string& msg) { std::cerr << "mibuild: " << msg << std::endl; }
+// A line about the running stage; a stage's beginning is stage_begin(progress(), ...).
+void log(const std::string& msg) { stage_note(progress(), msg); }
 
 bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
@@ -211,14 +213,15 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
 
   // Bootstrap (cached), then a private copy to finalize.
   std::string log_path = opts.log_path.empty() ? rw + "/mmdebstrap.log" : opts.log_path;
-  log("bootstrapping " + role.name + " (" + std::to_string(req.packages.size()) + " packages, log: " + log_path + ")");
+  stage_begin(progress(), role.name, "bootstrap",
+              "bootstrapping (" + std::to_string(req.packages.size()) + " packages, log: " + log_path + ")");
   std::string cached = bootstrap_rootfs(req, cache, log_path);
   std::string tree = rw + "/tree";
   remove_tree_checked(tree);
   run({"cp", "-a", "--reflink=auto", cached, tree});
 
   // The artifact stage: .debs by dpkg --root, tarballs and files under /opt/<component>/.
-  log("installing " + std::to_string(artifacts.size()) + " artifact(s)");
+  stage_begin(progress(), role.name, "components", "installing " + std::to_string(artifacts.size()) + " artifact(s)");
   install_artifacts(tree, artifacts);
   res.packages = installed_packages(tree);
   for (auto [c, idx] : debian_components) {
@@ -264,7 +267,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   fin.source_date_epoch = epoch;
   fin.extra_files = opts.extra_files;
   fin.extra_files.push_back({"/usr/lib/mi/build.json", build_record(spec.name, role.name, epoch, opts.stage_keys, res.components)});
-  log("finalizing the root of " + role.name);
+  stage_begin(progress(), role.name, "finalize", "overlays, mi-firstboot, users, units, identity removed");
   finalize_rootfs(fin);
 
   auto wants = [&](const std::string& f) {
@@ -275,7 +278,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   if (wants("tar")) {
     std::string out = out_dir + "/" + base + ".tar", tmp = temp_name_for(out);
     remove_stale_temporaries(out);
-    log("writing " + out);
+    stage_begin(progress(), role.name, "tar", "writing " + out);
     write_rootfs_tar(tree, tmp, {epoch_s, ""});
     commit_rename(tmp, out);
     res.outputs.push_back(describe(out, "tar"));
@@ -287,25 +290,25 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   clamp_mtimes(var_tree, epoch);
   DiskImages imgs{rw + "/esp.img", rw + "/root.erofs", rw + "/var.ext4", rw + "/bios-core.img"};
   const std::string title = spec.name + " " + role.name, cmdline = kernel_cmdline(uuid_string(ids.root_partuuid));
-  log("writing the ESP (systemd-boot for UEFI, grub.cfg for BIOS)");
+  stage_begin(progress(), role.name, "esp", "writing the ESP (systemd-boot for UEFI, grub.cfg for BIOS)");
   make_esp({tree, imgs.esp, uint64_t(spec.disk.esp_mb), ids.esp_volume_id, title, cmdline, epoch,
             grub_cfg(title, find_kernel(tree), cmdline)});
   make_bios_core(tree, ids.esp_volume_id, imgs.bios);
-  log("writing the erofs root");
+  stage_begin(progress(), role.name, "erofs", "writing the erofs root");
   make_erofs(tree, imgs.root, ids.root_fs_uuid, epoch);
-  log("writing the ext4 /var");
+  stage_begin(progress(), role.name, "var", "writing the ext4 /var");
   make_var_ext4(var_tree, imgs.var, uint64_t(spec.disk.var_mb), ids.var_fs_uuid, ids.var_hash_seed, epoch);
   // A disk-less boot's /var: the disk's /var partition as a second initrd (live_var.h).
   const std::string var_seed = rw + "/var-seed.cpio.gz";
   if (wants("pxe") || wants("iso")) {
-    log("writing the /var seed of a disk-less boot");
+    stage_begin(progress(), role.name, "var-seed", "writing the /var seed of a disk-less boot");
     write_var_seed(var_tree, var_seed, epoch_s);
   }
   // The live image: the same kernel, initrds and erofs root on a CD/USB volume (no disk needed).
   const std::string iso_work = rw + "/iso";
   if (wants("iso")) {
     std::string out = out_dir + "/" + base + ".iso";
-    log("writing " + out);
+    stage_begin(progress(), role.name, "iso", "writing " + out);
     write_iso({.tree = tree,
                .root_image = imgs.root,
                .var_seed = var_seed,
@@ -321,7 +324,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   }
 
   // The disk, streamed into each format from the partition images (no raw intermediate).
-  log("assembling the GPT disk");
+  stage_begin(progress(), role.name, "assemble", "assembling the GPT disk");
   AssembledDisk disk = assemble_disk(ids, imgs);
   install_bios_boot(tree, disk.layout, disk.source, 3);
   DiskReader reader(disk.source);
@@ -333,7 +336,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   for (const auto& f : opts.formats) {
     if (std::find(disk_fmts.begin(), disk_fmts.end(), f) == disk_fmts.end()) continue;
     std::string out = out_dir + "/" + base + "." + f;
-    log("writing " + out);
+    stage_begin(progress(), role.name, f, "writing " + out);
     write_disk_format(f, reader, out, fo);
     res.outputs.push_back(describe(out, f));
   }
@@ -341,6 +344,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   // + import and register JSON in one tar.
   if (wants("openstack")) {
     std::string q = out_dir + "/" + base + ".qcow2";
+    stage_begin(progress(), role.name, "openstack", "the qcow2 and its Glance properties");
     if (!wants("qcow2")) {
       log("writing " + q);
       write_disk_format("qcow2", reader, q, fo);
@@ -356,6 +360,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   }
   if (wants("ami")) {
     std::string vhd = out_dir + "/" + base + ".vhd";
+    stage_begin(progress(), role.name, "ami", "the VHD and the JSON aws ec2 takes");
     if (!wants("vhd")) {
       vhd = rw + "/" + base + ".vhd";
       write_disk_format("vhd", reader, vhd, fo);
@@ -368,7 +373,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   }
   // Vagrant: the boxes carry a disk of their own, the only one with the `vagrant` user.
   if (wants("vagrant")) {
-    log("writing the Vagrant boxes (libvirt, VirtualBox): the role's disk plus the vagrant user");
+    stage_begin(progress(), role.name, "vagrant", "the boxes (libvirt, VirtualBox): the role's disk plus the vagrant user");
     for (const auto& box : write_vagrant_boxes({tree, var_tree, rw, ids, imgs.esp, imgs.bios,
                                                 uint64_t(spec.disk.var_mb), epoch, fo, seed, base, out_dir}))
       res.outputs.push_back(describe(box, "vagrant"));
@@ -376,6 +381,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   // The network boot: the image's kernel and initrd, its /var as a second initrd and the very
   // erofs of the disk's root partition, with the boot texts (pxe_bundle.h).
   if (wants("pxe")) {
+    stage_begin(progress(), role.name, "pxe", "the network boot bundle");
     PxeBundleRequest px;
     px.out_dir = out_dir;
     px.name = base;
@@ -393,10 +399,12 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     // The manifest records the bundle by its SHA256SUMS, which covers every file in it.
     res.outputs.push_back(describe(dir + "/SHA256SUMS", "pxe"));
   }
+  stage_begin(progress(), role.name, "cleanup", opts.keep_work ? "keeping the work files" : "removing the work files");
   if (!opts.keep_work) {
     for (const auto& p : {tree, var_tree, imgs.esp, imgs.root, imgs.var, imgs.bios, artifact_dir, iso_work, var_seed})
       remove_tree_checked(p);
   }
+  stage_end(progress());
   for (const auto& o : res.outputs) log("wrote " + o.path + " (" + std::to_string(o.size) + " bytes)");
   return res;
 }

@@ -12,6 +12,7 @@
 #include "builder/manifest.h"
 #include "builder/signing.h"
 #include "builder/plan.h"
+#include "builder/progress.h"
 #include "builder/pxe_bundle.h"
 #include "builder/roles.h"
 #include "builder/seed.h"
@@ -90,6 +91,8 @@ const char* kBuildHelp =
     "    --keep-work          keep the root file system tree and partition images afterwards\n"
     "    -n, --dry-run        print the plan (stages, keys, outputs) and touch nothing\n"
     "    --rebuild            build every role even when OUTDIR/manifest.json shows it up to date\n"
+    "    --json               progress as JSON events on standard error, one per line (begin/end of\n"
+    "                         each stage with its time); default: one timestamped line per stage\n"
     "    --sign KEY           sign OUTDIR/manifest.json with the Ed25519 private key KEY (from\n"
     "                         `mibuild keygen`; mode 0600) into OUTDIR/manifest.json.sig\n"
     "    --allow-outside-paths  let spec paths (components.*.path, overlays_dir, roles_dir) be absolute\n"
@@ -314,6 +317,7 @@ struct BuildArgs {
   bool dry_run = false;
   bool rebuild = false;
   std::string sign_key;  // a path; the key itself is never on the command line
+  bool json = false;     // progress as JSON events, one per line
   std::string pxe_url;
 };
 
@@ -366,6 +370,7 @@ int cmd_build(const BuildArgs& a) {
                     "MI_FIRSTBOOT_BINARY"};
   // A bad signing key is found now, not after the build; an old signature goes as soon as the
   // manifest it signed is about to be rewritten.
+  if (a.json) mi::progress().mode = mi::ProgressMode::kJson;
   if (!a.sign_key.empty()) mi::sign_data(a.sign_key, "");
   fs::create_directories(plan.out_dir);
   fs::remove(mi::signature_path(plan.manifest));
@@ -412,6 +417,7 @@ int cmd_build(const BuildArgs& a) {
     for (const auto& o : records[i].result.outputs)
       std::cout << (reused[i] ? "kept " : "wrote ") << o.path << " (" << o.format << ")\n";
   std::cout << "wrote " << plan.manifest << "\n";
+  if (!mi::progress().done.empty()) std::cerr << mi::stage_table(mi::progress());
   if (!a.sign_key.empty()) {
     mi::sign_manifest(plan.manifest, a.sign_key);
     std::cout << "wrote " << mi::signature_path(plan.manifest) << " (Ed25519, key " << a.sign_key << ")\n";
@@ -493,6 +499,7 @@ int run(int argc, char** argv) {
   build->add_flag("-n,--dry-run", b.dry_run);
   build->add_flag("--rebuild", b.rebuild);
   build->add_option("--sign", b.sign_key);
+  build->add_flag("--json", b.json);
   build->add_option("--pxe-url", b.pxe_url);
   build->add_flag("--allow-outside-paths", spec_options.allow_outside_paths);
   build->add_flag("-h,--help", build_help);
