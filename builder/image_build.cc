@@ -30,6 +30,7 @@
 #include "builder/live_var.h"
 #include "builder/pxe_bundle.h"
 #include "builder/rootfs.h"
+#include "builder/sbom.h"
 #include "builder/vagrant_image.h"
 #include "common/digest.h"
 #include "common/error.h"
@@ -398,6 +399,14 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
     log("wrote " + dir + "/");
     // The manifest records the bundle by its SHA256SUMS, which covers every file in it.
     res.outputs.push_back(describe(dir + "/SHA256SUMS", "pxe"));
+  }
+  // The SBOM beside the manifest: every package and artifact in the image (sbom.h).
+  {
+    std::string out = out_dir + "/" + base + ".spdx.json";
+    std::string identity = opts.stage_keys.empty() ? epoch : opts.stage_keys.back().second;
+    write_file_atomic(out, sbom_json({base, spec.base.release, debian_version(spec.base.release), epoch_s, identity,
+                                      res.packages, res.components}));
+    res.outputs.push_back(describe(out, "sbom"));
   }
   stage_begin(progress(), role.name, "cleanup", opts.keep_work ? "keeping the work files" : "removing the work files");
   if (!opts.keep_work) {

@@ -421,7 +421,7 @@ TEST_CASE("the build's signed manifest covers every output, byte for byte", "[im
   auto problems = mi::verify_outdir(dir(), pub, &checked);
   for (const auto& p : problems) std::cout << "  [verify] " << p << "\n";
   CHECK(problems.empty());
-  CHECK(checked >= 9);  // qcow2, vmdk, vhd, openstack (+ 2 side files), ami, tar, 2 boxes
+  CHECK(checked >= 12);  // qcow2, vmdk, vhd, openstack (+ 2 side files), ami, tar, 2 boxes, iso, pxe, sbom
 }
 
 TEST_CASE("inspect: the qcow2 and the VMDK say what they are, as manifest.json does", "[image]") {
@@ -454,4 +454,21 @@ TEST_CASE("inspect: the qcow2 and the VMDK say what they are, as manifest.json d
     for (const auto& [n, v] : i.packages) zk = zk || (n == "zookeeper" && v.rfind("3.8", 0) == 0);
     CHECK(zk);
   }
+}
+
+TEST_CASE("sbom: the SPDX document lists every package the manifest lists, with its purl", "[image]") {
+  auto manifest = nlohmann::json::parse(mi::read_file(dir() + "/manifest.json"));
+  nlohmann::json role;
+  for (const auto& r : manifest["roles"])
+    if (r["name"] == "all-in-one") role = r;
+  REQUIRE(role.is_object());
+  auto sbom = nlohmann::json::parse(mi::read_file(out("spdx.json")));
+  CHECK(sbom["spdxVersion"] == "SPDX-2.3");
+  std::map<std::string, std::string> in_sbom;
+  for (const auto& p : sbom["packages"])
+    if (p.contains("externalRefs")) in_sbom[p["name"]] = p["versionInfo"];
+  REQUIRE(role["packages"].size() > 100);
+  CHECK(in_sbom.size() == role["packages"].size());
+  for (const auto& p : role["packages"]) CHECK(in_sbom[p["name"].get<std::string>()] == p["version"]);
+  CHECK(in_sbom.count("consul") == 1);
 }
