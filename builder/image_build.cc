@@ -171,6 +171,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   const std::string& epoch = res.source_date_epoch;
 
   // Packages and components.
+  stage_begin(progress(), role.name, "resolve", "packages and components");
   RootfsRequest req;
   req.release = spec.base.release;
   req.mirror = spec.base.mirror;
@@ -222,7 +223,7 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   run({"cp", "-a", "--reflink=auto", cached, tree});
 
   // The artifact stage: .debs by dpkg --root, tarballs and files under /opt/<component>/.
-  stage_begin(progress(), role.name, "components", "installing " + std::to_string(artifacts.size()) + " artifact(s)");
+  stage_begin(progress(), role.name, "artifacts", "installing " + std::to_string(artifacts.size()) + " artifact(s)");
   install_artifacts(tree, artifacts);
   res.packages = installed_packages(tree);
   for (auto [c, idx] : debian_components) {
@@ -329,6 +330,17 @@ ImageResult build_role_image(const Spec& spec, const ResolvedRole& role, const I
   AssembledDisk disk = assemble_disk(ids, imgs);
   install_bios_boot(tree, disk.layout, disk.source, 3);
   DiskReader reader(disk.source);
+  {
+    // Every output holds about the disk's data (compression aside): check the room first, so a
+    // full disk is one clear message now instead of a failed write later.
+    uint64_t data = 0;
+    for (auto [off, len] : reader.data_ranges()) data += len;
+    uint64_t n = 0;
+    for (const auto& f : opts.formats) n += f == "vagrant" ? 2 : f == "tar" ? 0 : 1;
+    require_free_space(out_dir, data * n, "writing " + std::to_string(n) + " output(s) of a " +
+                                              std::to_string((data + (1 << 20) - 1) >> 20) + " MiB disk");
+    if (wants("vagrant")) require_free_space(rw, data * 3, "the vagrant box's own disk (a copy of the root and /var)");
+  }
   DiskFormatOptions fo;
   fo.compression = opts.compression;
   fo.epoch = epoch_s;

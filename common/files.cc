@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -128,6 +129,20 @@ void pwrite_all(int fd, const void* data, size_t n, uint64_t off, const std::str
 
 void fsync_or_throw(int fd, const std::string& what) {
   if (fsync(fd) != 0) throw Error(what, std::string("fsync: ") + strerror(errno));
+}
+
+uint64_t free_bytes(const std::string& dir) {
+  struct statvfs v {};
+  if (statvfs(dir.c_str(), &v) != 0) throw Error(dir, std::string("statvfs: ") + strerror(errno));
+  return uint64_t(v.f_bavail) * v.f_frsize;
+}
+
+void require_free_space(const std::string& dir, uint64_t need, const std::string& what) {
+  uint64_t have = free_bytes(dir);
+  if (have >= need) return;
+  auto mb = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  throw Error(
+      dir, mb(have) + " free, but " + what + " needs about " + mb(need) + "; free some space or use another directory");
 }
 
 }  // namespace mi

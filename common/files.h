@@ -41,4 +41,11 @@ void pwrite_all(int fd, const void* p, size_t n, uint64_t off, const std::string
 // fsync, or mi::Error{what, "fsync: ..."}.
 void fsync_or_throw(int fd, const std::string& what);
 
+// Bytes available to this process on the file system holding `dir` (statvfs f_bavail).
+uint64_t free_bytes(const std::string& dir);
+
+// Throws mi::Error naming `dir` when its file system has fewer than `need` bytes free, saying
+// how much is free, what needs the space (`what`) and how much it needs.
+void require_free_space(const std::string& dir, uint64_t need, const std::string& what);
+
 }  // namespace mi

@@ -1,4 +1,4 @@
-// Atomic writes: content and mode as asked, no temporary left behind.
+// Atomic writes: content and mode as asked, no temporary left behind; the free-space check.
 #include "common/files.h"
 
 #include <sys/stat.h>
@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+
+#include "common/error.h"
+#include "temp_dir.h"
 
 TEST_CASE("write_file_atomic writes content with the exact mode") {
   auto dir = std::filesystem::temp_directory_path() / ("mi-files-test-" + std::to_string(getpid()));
@@ -55,4 +58,20 @@ TEST_CASE("temporaries of a killed writer are removed by the next write; a live 
   CHECK_FALSE(std::filesystem::exists(tmp));
   CHECK_THROWS_WITH(mi::commit_rename((dir / "missing").string(), path), Catch::Contains("cannot flush"));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("require_free_space: enough is quiet; too much names the directory, what is free and what is needed") {
+  mi::test::TempDir d("mi-free");
+  uint64_t free = mi::free_bytes(d.path);
+  CHECK(free > 0);
+  CHECK_NOTHROW(mi::require_free_space(d.path, 1, "a byte"));
+  try {
+    mi::require_free_space(d.path, free + (uint64_t(1) << 40), "the test's terabyte");
+    FAIL("no error");
+  } catch (const mi::Error& e) {
+    CHECK(e.where == d.path);
+    CHECK(e.why.find(" MiB free, but the test's terabyte needs about ") != std::string::npos);
+    CHECK(e.why.find("; free some space or use another directory") != std::string::npos);
+  }
+  CHECK_THROWS_WITH(mi::free_bytes(d.path + "/missing"), Catch::Contains("statvfs"));
 }
