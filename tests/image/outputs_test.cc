@@ -26,6 +26,7 @@
 #include "common/digest.h"
 #include "common/files.h"
 #include "common/process.h"
+#include "image_dir.h"
 #include "skip.h"
 #include "temp_dir.h"
 
@@ -33,11 +34,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string dir() {
-  const char* d = getenv("MI_IMAGE_DIR");
-  REQUIRE(d != nullptr);  // set by tests/image/CMakeLists.txt
-  return d;
-}
+std::string dir() { return mi::test::image_dir(); }
 
 std::string out(const std::string& ext) {
   std::string p = dir() + "/mi-all-in-one." + ext;

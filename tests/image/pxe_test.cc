@@ -18,15 +18,14 @@
 #include "common/files.h"
 #include "common/process.h"
 #include "http_file_server.h"
+#include "image_dir.h"
 #include "skip.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;
 
 TEST_CASE("the all-in-one boots from its PXE bundle (iPXE, TFTP, root over HTTP) and forms its cluster", "[image]") {
-  const char* d = getenv("MI_IMAGE_DIR");
-  REQUIRE(d != nullptr);  // set by tests/image/CMakeLists.txt
-  const std::string bundle = std::string(d) + "/mi-all-in-one.pxe";
+  const std::string bundle = mi::test::image_dir() + "/mi-all-in-one.pxe";
   INFO(bundle << " (built by the image_build test)");
   REQUIRE(fs::is_regular_file(bundle + "/mi-all-in-one.ipxe"));
   if (!mi::have_program("qemu-system-x86_64")) return mi::test::skip_or_fail("qemu-system-x86_64 not found");
@@ -53,7 +52,7 @@ TEST_CASE("the all-in-one boots from its PXE bundle (iPXE, TFTP, root over HTTP)
   o.wait_cluster = true;
   o.timeout_s = 1500;
   o.memory_mb = 3072;  // the root lives in RAM
-  o.console_log = std::string(d) + "/console-pxe.log";
+  o.console_log = mi::test::image_dir() + "/console-pxe.log";
   o.expect = {"root=ro",          "rootfs=erofs",      "var-fs=tmpfs",        "consul=1.8.7",  "zookeeper=3.8",
               "ssh-hostkeys=var", "failed-units=none", "firstboot=installed", "machine-id=set"};
   fs::remove(o.console_log);  // a previous run's must not be read as this one's
