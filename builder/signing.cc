@@ -50,13 +50,6 @@ Pkey read_key(const std::string& pem, bool is_private, const std::string& path) 
   return key;
 }
 
-std::string base64(const unsigned char* p, size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), p, int(n));
-  out.resize(size_t(len));
-  return out;
-}
-
 bool unbase64(std::string s, std::string& out) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   if (s.empty() || s.size() % 4 != 0) return false;
@@ -92,7 +85,7 @@ std::string sign_data(const std::string& key_path, const std::string& data) {
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, k.get()) != 1 ||
       EVP_DigestSign(ctx.get(), sig, &len, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1)
     throw Error(key_path, "OpenSSL could not sign with this key");
-  return base64(sig, len);
+  return base64(std::string(reinterpret_cast<const char*>(sig), len));
 }
 
 bool signature_valid(const std::string& pubkey_path, const std::string& data, const std::string& signature) {

@@ -16,7 +16,10 @@ namespace mi {
 std::string to_hex(const uint8_t* p, size_t n) {
   static const char* d = "0123456789abcdef";
   std::string s;
-  for (size_t i = 0; i < n; i++) { s += d[p[i] >> 4]; s += d[p[i] & 15]; }
+  for (size_t i = 0; i < n; i++) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
   return s;
 }
 
@@ -58,13 +61,16 @@ Bytes32 hmac_sha256(const std::string& key, const std::string& data) {
 
 std::string hkdf_sha256(const std::string& secret, const std::string& salt, const std::string& info, size_t len) {
   std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr),
-                                                                   EVP_PKEY_CTX_free);
+                                                                  EVP_PKEY_CTX_free);
   std::string out(len, '\0');
   size_t outlen = len;
   if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_sha256()) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), reinterpret_cast<const unsigned char*>(salt.data()), int(salt.size())) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()), int(secret.size())) <= 0 ||
-      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), reinterpret_cast<const unsigned char*>(info.data()), int(info.size())) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_salt(ctx.get(), reinterpret_cast<const unsigned char*>(salt.data()), int(salt.size())) <=
+          0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), reinterpret_cast<const unsigned char*>(secret.data()),
+                                 int(secret.size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), reinterpret_cast<const unsigned char*>(info.data()), int(info.size())) <=
+          0 ||
       EVP_PKEY_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &outlen) <= 0)
     throw Error("hkdf", "OpenSSL HKDF failed");
   return out;
@@ -82,6 +88,14 @@ Uuid derive_uuid(const std::string& seed, const std::string& label) {
 std::string uuid_string(const Uuid& u) {
   std::string h = to_hex(u.data(), u.size());
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+
+std::string base64(const std::string& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), int(bytes.size()));
+  out.resize(size_t(n));
+  return out;
 }
 
 }  // namespace mi

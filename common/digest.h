@@ -17,6 +17,8 @@ Bytes32 hmac_sha256(const std::string& key, const std::string& data);
 // HKDF-SHA256 (RFC 5869) of `len` bytes.
 std::string hkdf_sha256(const std::string& secret, const std::string& salt, const std::string& info, size_t len);
 std::string to_hex(const uint8_t* p, size_t n);
+// Standard base64 with padding (OpenSSL EVP_EncodeBlock), one line.
+std::string base64(const std::string& bytes);
 
 // A version-4-shaped UUID that is a pure function of (seed, label).
 Uuid derive_uuid(const std::string& seed, const std::string& label);

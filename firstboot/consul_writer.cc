@@ -3,7 +3,6 @@
 // both join the discovered control nodes, gossip encrypted with a key derived from the
 // cluster secret. Also the gossip key derivation and the shared ensure_file().
 #include <grp.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,8 +12,8 @@
 #include "common/digest.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "firstboot/writers.h"
 #include "common/net.h"
+#include "firstboot/writers.h"
 
 namespace mi::firstboot {
 
@@ -22,12 +21,7 @@ bool is_compute_role(Role r) { return r == Role::compute || r == Role::all_in_on
 
 std::string consul_gossip_key(const std::string& secret, const std::string& cluster) {
   if (secret.empty()) throw Error("secret", "no cluster secret: the Consul gossip key is derived from it");
-  std::string key = hkdf_sha256(secret, "mi-firstboot consul gossip", "cluster=" + cluster, 32);
-  std::string out(4 * ((key.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(key.data()), int(key.size()));
-  out.resize(size_t(n));
-  return out;
+  return base64(hkdf_sha256(secret, "mi-firstboot consul gossip", "cluster=" + cluster, 32));
 }
 
 namespace {

@@ -67,6 +67,15 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+// The manifest's record of `name` in $MI_IMAGE_DIR/manifest.json.
+nlohmann::json manifest_role(const std::string& name) {
+  auto manifest = nlohmann::json::parse(mi::read_file(dir() + "/manifest.json"));
+  for (const auto& r : manifest["roles"])
+    if (r["name"] == name) return r;
+  FAIL("no role " << name << " in " << dir() << "/manifest.json");
+  return nullptr;
+}
+
 // Vagrant's own insecure private key, as Debian's vagrant package ships it.
 std::string vagrant_insecure_key() {
   for (const auto& e : fs::directory_iterator("/usr/share/rubygems-integration/all/gems"))
@@ -227,8 +236,8 @@ TEST_CASE("tar: the root file system with its owners and modes", "[image]") {
 }
 
 TEST_CASE("the VHD and the VMDK each boot by UEFI and by BIOS under QEMU/TCG", "[image]") {
-  for (auto [ext, firmware] : {std::pair{"vhd", "uefi"}, std::pair{"vhd", "bios"}, std::pair{"vmdk", "bios"},
-                               std::pair{"vmdk", "uefi"}}) {
+  for (auto [ext, firmware] :
+       {std::pair{"vhd", "uefi"}, std::pair{"vhd", "bios"}, std::pair{"vmdk", "bios"}, std::pair{"vmdk", "uefi"}}) {
     mi::BootOptions o;
     o.image = out(ext);
     o.firmware = firmware;
@@ -422,11 +431,7 @@ TEST_CASE("the build's signed manifest covers every output, byte for byte", "[im
 }
 
 TEST_CASE("inspect: the qcow2 and the VMDK say what they are, as manifest.json does", "[image]") {
-  auto manifest = nlohmann::json::parse(mi::read_file(dir() + "/manifest.json"));
-  nlohmann::json role;
-  for (const auto& r : manifest["roles"])
-    if (r["name"] == "all-in-one") role = r;
-  REQUIRE(role.is_object());
+  nlohmann::json role = manifest_role("all-in-one");
   for (const auto& ext : {"qcow2", "vmdk"}) {
     auto i = mi::inspect_image(out(ext));
     INFO(mi::inspection_text(i));
@@ -454,11 +459,7 @@ TEST_CASE("inspect: the qcow2 and the VMDK say what they are, as manifest.json d
 }
 
 TEST_CASE("sbom: the SPDX document lists every package the manifest lists, with its purl", "[image]") {
-  auto manifest = nlohmann::json::parse(mi::read_file(dir() + "/manifest.json"));
-  nlohmann::json role;
-  for (const auto& r : manifest["roles"])
-    if (r["name"] == "all-in-one") role = r;
-  REQUIRE(role.is_object());
+  nlohmann::json role = manifest_role("all-in-one");
   auto sbom = nlohmann::json::parse(mi::read_file(out("spdx.json")));
   CHECK(sbom["spdxVersion"] == "SPDX-2.3");
   std::map<std::string, std::string> in_sbom;
